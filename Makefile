@@ -1,0 +1,37 @@
+# topup — PGXS build (pgvector shape)
+
+EXTENSION = topup
+EXTVERSION = $(shell grep default_version $(EXTENSION).control | sed -e "s/default_version[[:space:]]*=[[:space:]]*'\([^']*\)'/\1/")
+
+MODULE_big = topup
+OBJS = \
+	src/topup.o \
+	src/serial.o \
+	src/crypto.o \
+	src/guard.o \
+	src/triggers.o \
+	src/vouchers.o \
+	src/redeem.o \
+	src/orders.o \
+	src/expiry.o \
+	src/ledger.o
+
+# The 0.1.0 install script is assembled from the parts under sql/0.1.0/,
+# one file per kind of object, concatenated in name order.
+DATA_built = topup--0.1.0.sql
+DATA = $(wildcard sql/topup--*--*.sql)
+
+REGRESS = serial currency generate redeem vouchers_trigger accounts_guard expiry export verify
+ISOLATION = double_redeem same_key_redeem expiry_vs_redeem
+
+SHLIB_LINK += -lcrypto
+PG_CPPFLAGS += -I$(srcdir)/src
+
+EXTRA_CLEAN = topup--0.1.0.sql
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+topup--0.1.0.sql: $(sort $(wildcard sql/0.1.0/*.sql))
+	cat $^ > $@
