@@ -14,7 +14,8 @@ OBJS = \
 	src/redeem.o \
 	src/orders.o \
 	src/expiry.o \
-	src/ledger.o
+	src/accounts.o \
+	src/customer_info.o
 
 # The 0.1.0 install script is assembled from the parts under sql/0.1.0/,
 # one file per kind of object, concatenated in name order.

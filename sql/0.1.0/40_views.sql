@@ -1,0 +1,78 @@
+-- ---------------------------------------------------------------------------
+-- Admin views
+-- ---------------------------------------------------------------------------
+
+CREATE VIEW topup.voucher_list AS
+SELECT v.status, v.serial, v.series, v.amount, v.currency,
+       topup._pin_masked(v.pin_cipher, v.pin_hash) AS pin_masked,
+       v.reseller, v.activated_at, v.activated_by, v.created_at, v.expires_at,
+       v.client_id
+  FROM topup.vouchers v;
+COMMENT ON VIEW topup.voucher_list IS 'admin table of vouchers; the PIN is masked but for its last two digits';
+
+CREATE VIEW topup.series_list AS
+SELECT s.client_id, s.series, s.amount, s.currency,
+       pg_catalog.count(v.serial) AS quantity,
+       pg_catalog.count(v.serial) FILTER (WHERE v.status OPERATOR(pg_catalog.=) 'new') AS new,
+       pg_catalog.count(v.serial) FILTER (WHERE v.status OPERATOR(pg_catalog.=) 'activated') AS activated,
+       pg_catalog.count(v.serial) FILTER (WHERE v.status OPERATOR(pg_catalog.=) 'expired') AS expired,
+       pg_catalog.count(v.serial) FILTER (WHERE v.status OPERATOR(pg_catalog.=) 'blocked') AS blocked,
+       s.amount OPERATOR(pg_catalog.*) pg_catalog.count(v.serial) FILTER (WHERE v.status OPERATOR(pg_catalog.=) 'new') AS value_outstanding,
+       s.amount OPERATOR(pg_catalog.*) pg_catalog.count(v.serial) FILTER (WHERE v.status OPERATOR(pg_catalog.=) 'activated') AS value_redeemed,
+       topup.make_serial(s.series, pg_catalog.min(topup.serial_number(v.serial))) AS first_serial,
+       topup.make_serial(s.series, pg_catalog.max(topup.serial_number(v.serial))) AS last_serial,
+       s.created_at, s.last_generated_at,
+       pg_catalog.min(v.expires_at) AS expires_min,
+       pg_catalog.max(v.expires_at) AS expires_max
+  FROM topup.series s
+  LEFT JOIN topup.vouchers v
+    ON v.client_id OPERATOR(pg_catalog.=) s.client_id
+   AND v.series OPERATOR(pg_catalog.=) s.series
+ GROUP BY s.client_id, s.series;
+COMMENT ON VIEW topup.series_list IS 'admin table of voucher series with counts per status and outstanding value';
+
+CREATE VIEW topup.account_list AS
+SELECT a.client_id, a.account_id, a.kind, a.currency, a.balance, a.status,
+       a.created_at, a.activated_at,
+       NULLIF(pg_catalog.concat_ws(' ',
+                  NULLIF(a.customer_info OPERATOR(pg_catalog.->>) 'firstName', ''),
+                  NULLIF(a.customer_info OPERATOR(pg_catalog.->>) 'middleName', ''),
+                  NULLIF(a.customer_info OPERATOR(pg_catalog.->>) 'lastName', '')), '') AS customer_name
+  FROM topup.accounts a;
+COMMENT ON VIEW topup.account_list IS 'admin table of customer accounts and prepaid cards';
+
+CREATE VIEW topup.account_payments AS
+SELECT l.client_id, l.account_id, l.created_at,
+       CASE o.order_type
+           WHEN 'voucher_redeem' THEN 'voucher'
+           WHEN 'card_topup' THEN 'topup'
+           ELSE o.order_type
+       END AS payment_type,
+       l.amount, l.currency, l.balance_after,
+       CASE o.order_type
+           WHEN 'voucher_redeem' THEN 'voucher ' OPERATOR(pg_catalog.||) o.serial::text
+           ELSE 'order ' OPERATOR(pg_catalog.||) o.reference
+       END AS comment,
+       l.order_id
+  FROM topup.ledger l
+  JOIN topup.orders o ON o.order_id OPERATOR(pg_catalog.=) l.order_id
+ WHERE l.book OPERATOR(pg_catalog.=) 'account';
+COMMENT ON VIEW topup.account_payments IS 'a customer''s payment history: every credit to an account with its balance after';
+
+CREATE VIEW topup.order_list AS
+SELECT o.order_id, o.order_type, o.status, o.topup_status, o.client_id, o.account_id,
+       o.serial, o.amount, o.fee, o.currency, o.master_balance_before,
+       o.master_balance_after, o.account_balance_after, o.error_slug, o.error_message,
+       o.idempotency_key, o.reference, o.created_at, o.completed_at, o.failed_at
+  FROM topup.orders o;
+COMMENT ON VIEW topup.order_list IS 'admin table of orders (the order_result columns but replayed)';
+
+-- generate_vouchers returns a row of series_list, so it follows the view.
+CREATE FUNCTION topup.generate_vouchers(series text, quantity integer, amount numeric,
+        currency text DEFAULT 'USD', pin_length integer DEFAULT 12,
+        expires_at timestamptz DEFAULT NULL, reseller text DEFAULT NULL,
+        client_id text DEFAULT 'default')
+    RETURNS topup.series_list
+    AS 'MODULE_PATHNAME', 'topup_generate_vouchers' LANGUAGE C VOLATILE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION topup.generate_vouchers(text, integer, numeric, text, integer, timestamptz, text, text) IS 'generate a batch of vouchers with random PINs, continuing a series; returns the series'' row of series_list';

@@ -1,0 +1,89 @@
+-- ---------------------------------------------------------------------------
+-- Audit
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION topup.verify_ledger() RETURNS TABLE (problem text, detail text)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+    -- each account's balance equals the sum of its ledger entries
+    SELECT 'balance_mismatch',
+           pg_catalog.format('account %s of client %s has balance %s but its ledger sums to %s',
+                             a.account_id, a.client_id, a.balance, COALESCE(l.total, 0))
+      FROM topup.accounts a
+      LEFT JOIN (SELECT client_id, account_id, pg_catalog.sum(amount) AS total
+                   FROM topup.ledger WHERE book = 'account'
+                  GROUP BY client_id, account_id) l
+        ON l.client_id = a.client_id AND l.account_id = a.account_id
+     WHERE a.balance <> COALESCE(l.total, 0)
+    UNION ALL
+    -- ledger entries of accounts that do not exist
+    SELECT 'orphan_entry',
+           pg_catalog.format('ledger entry %s names account %s of client %s, which does not exist',
+                             l.entry_id, l.account_id, l.client_id)
+      FROM topup.ledger l
+     WHERE l.book = 'account'
+       AND NOT EXISTS (SELECT 1 FROM topup.accounts a
+                        WHERE a.client_id = l.client_id AND a.account_id = l.account_id)
+    UNION ALL
+    -- each order's entries sum to zero per currency
+    SELECT 'unbalanced_order',
+           pg_catalog.format('entries of order %s sum to %s %s instead of zero',
+                             order_id, pg_catalog.sum(amount), currency)
+      FROM topup.ledger
+     GROUP BY order_id, currency
+    HAVING pg_catalog.sum(amount) <> 0
+    UNION ALL
+    -- no balance is negative
+    SELECT 'negative_balance',
+           pg_catalog.format('account %s of client %s has negative balance %s',
+                             account_id, client_id, balance)
+      FROM topup.accounts
+     WHERE balance < 0
+    UNION ALL
+    -- each completed order has its entries, each failed order none
+    SELECT 'completed_without_entries',
+           pg_catalog.format('completed order %s has no ledger entries', o.order_id)
+      FROM topup.orders o
+     WHERE o.status = 'completed'
+       AND NOT EXISTS (SELECT 1 FROM topup.ledger l WHERE l.order_id = o.order_id)
+    UNION ALL
+    SELECT 'failed_with_entries',
+           pg_catalog.format('%s order %s has ledger entries', o.status, o.order_id)
+      FROM topup.orders o
+     WHERE o.status <> 'completed'
+       AND EXISTS (SELECT 1 FROM topup.ledger l WHERE l.order_id = o.order_id)
+    UNION ALL
+    SELECT 'entries_without_order',
+           pg_catalog.format('ledger entry %s belongs to order %s, which does not exist',
+                             l.entry_id, l.order_id)
+      FROM topup.ledger l
+     WHERE NOT EXISTS (SELECT 1 FROM topup.orders o WHERE o.order_id = l.order_id)
+    UNION ALL
+    -- a completed redeem credits exactly its amount to its account
+    SELECT 'redeem_credit_mismatch',
+           pg_catalog.format('completed redeem order %s of %s %s credited %s to account %s',
+                             o.order_id, o.amount, o.currency, COALESCE(c.total, 0), o.account_id)
+      FROM topup.orders o
+      LEFT JOIN (SELECT order_id, account_id, pg_catalog.sum(amount) AS total
+                   FROM topup.ledger WHERE book = 'account'
+                  GROUP BY order_id, account_id) c
+        ON c.order_id = o.order_id AND c.account_id = o.account_id
+     WHERE o.order_type = 'voucher_redeem' AND o.status = 'completed'
+       AND COALESCE(c.total, 0) <> o.amount
+    UNION ALL
+    -- each activated voucher has a completed redeem order for its amount
+    SELECT 'voucher_without_order',
+           pg_catalog.format('activated voucher %s of client %s has no completed redeem order for %s %s',
+                             v.serial, v.client_id, v.amount, v.currency)
+      FROM topup.vouchers v
+     WHERE v.status = 'activated'
+       AND NOT EXISTS (SELECT 1 FROM topup.orders o
+                        WHERE o.order_id = v.order_id
+                          AND o.client_id = v.client_id
+                          AND o.order_type = 'voucher_redeem'
+                          AND o.status = 'completed'
+                          AND o.serial OPERATOR(topup.=) v.serial
+                          AND o.amount = v.amount
+                          AND o.currency = v.currency)
+$$;
+COMMENT ON FUNCTION topup.verify_ledger() IS 'audit: one row per broken invariant of balances, ledger, orders and vouchers; empty when all holds';

@@ -1,0 +1,156 @@
+/*-------------------------------------------------------------------------
+ *
+ * expiry.c
+ *	  Voucher expiry: expire_vouchers (one batch), the run_expiry procedure
+ *	  (batches, committing in between) and schedule_expiry (its pg_cron job).
+ *
+ *	  A batch locks due vouchers with FOR UPDATE SKIP LOCKED: a voucher a
+ *	  redeem holds is left for the next run (the redeem itself judges
+ *	  expiry by expires_at), and two sweeps running at once take disjoint
+ *	  rows instead of queueing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "topup.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "utils/builtins.h"
+
+PG_FUNCTION_INFO_V1(topup_expire_vouchers);
+PG_FUNCTION_INFO_V1(topup_run_expiry);
+PG_FUNCTION_INFO_V1(topup_schedule_expiry);
+
+#define EXPIRE_SQL \
+	"UPDATE topup.vouchers SET status = 'expired' " \
+	" WHERE ctid = ANY (ARRAY(" \
+	"         SELECT ctid FROM topup.vouchers " \
+	"          WHERE status IN ('new', 'blocked') AND expires_at IS NOT NULL " \
+	"            AND expires_at <= pg_catalog.now() " \
+	"          ORDER BY expires_at LIMIT $1 " \
+	"            FOR UPDATE SKIP LOCKED)) " \
+	"   AND status IN ('new', 'blocked')"
+
+/* topup.expire_vouchers(max_rows integer) -> bigint */
+Datum
+topup_expire_vouchers(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	int32		max_rows = PG_GETARG_INT32(0);
+	int64		count = 0;
+	int			saved;
+
+	if (max_rows < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_rows must be at least 1")));
+
+	saved = TopupEnterInternal();
+	PG_TRY();
+	{
+		Datum		arg = Int32GetDatum(max_rows);
+		int			rc;
+
+		SPI_connect();
+		if (plan == NULL)
+		{
+			Oid			argtypes[1] = {INT4OID};
+
+			plan = SPI_prepare(EXPIRE_SQL, 1, argtypes);
+			if (plan == NULL)
+				elog(ERROR, "topup: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+			SPI_keepplan(plan);
+		}
+		rc = SPI_execute_plan(plan, &arg, NULL, false, 0);
+		TopupSPICheck(rc, SPI_OK_UPDATE, "expiring vouchers");
+		count = (int64) SPI_processed;
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		TopupLeaveInternal(saved);
+	}
+	PG_END_TRY();
+
+	PG_RETURN_INT64(count);
+}
+
+/*
+ * CALL topup.run_expiry(batch_size integer): expire in batches until none
+ * is due, committing after each batch so locks stay short and a huge
+ * backlog does not become one huge transaction.  Inside an explicit
+ * transaction block (atomic context) it cannot commit and runs the batches
+ * in that transaction.
+ */
+Datum
+topup_run_expiry(PG_FUNCTION_ARGS)
+{
+	int32		batch = PG_ARGISNULL(0) ? 10000 : PG_GETARG_INT32(0);
+	bool		nonatomic;
+	int64		total = 0;
+	int			rc;
+
+	if (batch < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be at least 1")));
+
+	nonatomic = fcinfo->context != NULL && IsA(fcinfo->context, CallContext) &&
+		!castNode(CallContext, fcinfo->context)->atomic;
+
+	SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0);
+	for (;;)
+	{
+		Datum		arg = Int32GetDatum(batch);
+		Oid			argtype = INT4OID;
+		bool		isnull;
+		int64		n;
+
+		CHECK_FOR_INTERRUPTS();
+		rc = SPI_execute_with_args("SELECT topup.expire_vouchers($1)", 1, &argtype, &arg, NULL, false, 1);
+		TopupSPICheck(rc, SPI_OK_SELECT, "expire batch");
+		n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		total += n;
+		if (nonatomic)
+			SPI_commit();
+		if (n < batch)
+			break;
+	}
+	SPI_finish();
+
+	ereport(DEBUG1,
+			(errmsg_internal("topup: run_expiry expired %lld vouchers", (long long) total)));
+	PG_RETURN_VOID();
+}
+
+/* topup.schedule_expiry(schedule text) -> bigint job id */
+Datum
+topup_schedule_expiry(PG_FUNCTION_ARGS)
+{
+	Datum		schedule = PG_GETARG_DATUM(0);
+	Oid			argtype = TEXTOID;
+	bool		isnull;
+	int64		jobid;
+	int			rc;
+
+	SPI_connect();
+	rc = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron'", true, 1);
+	TopupSPICheck(rc, SPI_OK_SELECT, "pg_cron look-up");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_cron is not installed in this database"),
+				 errhint("Add pg_cron to shared_preload_libraries, set cron.database_name to this database, "
+						 "restart, and run CREATE EXTENSION pg_cron; or schedule CALL topup.run_expiry() "
+						 "with another scheduler.")));
+
+	/* cron.schedule with a job name replaces that job instead of adding one */
+	rc = SPI_execute_with_args("SELECT cron.schedule('topup-expiry', $1, 'CALL topup.run_expiry()')",
+							   1, &argtype, &schedule, NULL, false, 1);
+	TopupSPICheck(rc, SPI_OK_SELECT, "cron.schedule");
+	jobid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	PG_RETURN_INT64(jobid);
+}

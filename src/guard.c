@@ -1,0 +1,49 @@
+/*-------------------------------------------------------------------------
+ *
+ * guard.c
+ *	  The "internal write" flag that lets the extension's own functions
+ *	  through the table triggers, and detection of a COPY FROM (how
+ *	  pg_dump restores the extension's rows).
+ *
+ *	  The flag is a backend-local depth counter.  Every SQL-callable
+ *	  function that writes raises it on entry and restores the saved value
+ *	  in PG_FINALLY, so an error caught by a caller's exception block can
+ *	  never leave it raised.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "topup.h"
+
+#include "tcop/pquery.h"
+#include "utils/portal.h"
+
+static int	internal_depth = 0;
+
+int
+TopupEnterInternal(void)
+{
+	return internal_depth++;
+}
+
+void
+TopupLeaveInternal(int saved)
+{
+	internal_depth = saved;
+}
+
+bool
+TopupIsInternal(void)
+{
+	return internal_depth > 0;
+}
+
+/*
+ * True while the top-level command is COPY.  pg_dump and pg_restore load
+ * the extension's configuration tables with COPY ... FROM stdin, and the
+ * guards must let that restore through; verify_ledger() audits the result.
+ */
+bool
+TopupIsCopyFrom(void)
+{
+	return ActivePortal != NULL && ActivePortal->commandTag == CMDTAG_COPY;
+}

@@ -1,0 +1,613 @@
+/*-------------------------------------------------------------------------
+ *
+ * triggers.c
+ *	  The C triggers that keep the extension's invariants in the database:
+ *	  whatever an admin does with plain INSERT/UPDATE/DELETE, a voucher's
+ *	  status follows its rules, balances and the ledger change only through
+ *	  the extension's own functions, orders move forward only, and the
+ *	  secret is never replaced except by a restore.
+ *
+ *	  Writes made by the extension's functions are recognised by the
+ *	  internal-write flag (guard.c); rows loaded by COPY (pg_dump restore)
+ *	  are let in as they come, and verify_ledger() audits them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "topup.h"
+
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/inval.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+/* Voucher statuses, in the enum's declaration order. */
+typedef enum VoucherStatus
+{
+	VS_NEW,
+	VS_ACTIVATED,
+	VS_EXPIRED,
+	VS_BLOCKED
+} VoucherStatus;
+
+static const char *const voucher_status_names[] = {"new", "activated", "expired", "blocked"};
+
+/* Account statuses, in the enum's declaration order. */
+typedef enum AccountStatus
+{
+	AS_INACTIVE,
+	AS_ACTIVE,
+	AS_BLOCKED,
+	AS_CLOSED
+} AccountStatus;
+
+static const char *const account_status_names[] = {"inactive", "active", "blocked", "closed"};
+
+/* Order statuses, in the enum's declaration order. */
+static const char *const order_status_names[] = {"new", "activating", "processing", "completed", "failed"};
+
+/* Enum label OIDs of one enum type, looked up once per backend and type. */
+typedef struct EnumCache
+{
+	Oid			typid;
+	int			nlabels;
+	Oid			labels[8];
+} EnumCache;
+
+static TriggerData *TriggerStart(FunctionCallInfo fcinfo, const char *name);
+static int	EnumIndex(EnumCache *cache, const char *const *names, int nnames,
+					  Oid typid, Datum value);
+static Datum GetAttr(TriggerData *trigdata, HeapTuple tuple, const char *name,
+					 bool *isnull, int *attnum);
+static bool ColumnChanged(TriggerData *trigdata, const char *name);
+static void RejectColumnChanges(TriggerData *trigdata, const char *const *columns,
+								const char *what, const char *objname);
+static char *VoucherName(TriggerData *trigdata, HeapTuple tuple);
+static HeapTuple ReplaceColumn(TriggerData *trigdata, HeapTuple tuple,
+							   const char *name, Datum value, bool isnull);
+static Datum ReturnRow(TriggerData *trigdata);
+
+PG_FUNCTION_INFO_V1(topup_secret_guard);
+PG_FUNCTION_INFO_V1(topup_vouchers_guard);
+PG_FUNCTION_INFO_V1(topup_accounts_guard);
+PG_FUNCTION_INFO_V1(topup_ledger_guard);
+PG_FUNCTION_INFO_V1(topup_orders_guard);
+
+static EnumCache voucher_status_cache;
+static EnumCache account_status_cache;
+static EnumCache order_status_cache;
+
+/*
+ * Common entry checks (contrib/spi moddatetime.c does the same): called as
+ * a BEFORE trigger; row level unless it is the TRUNCATE guard.
+ */
+static TriggerData *
+TriggerStart(FunctionCallInfo fcinfo, const char *name)
+{
+	TriggerData *trigdata;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "%s: not called by trigger manager", name);
+	trigdata = (TriggerData *) fcinfo->context;
+	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		elog(ERROR, "%s: must be fired before the event", name);
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) &&
+		!TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		elog(ERROR, "%s: must be fired for each row", name);
+	return trigdata;
+}
+
+/* The 0-based position of an enum value among its labels. */
+static int
+EnumIndex(EnumCache *cache, const char *const *names, int nnames, Oid typid, Datum value)
+{
+	Oid			v = DatumGetObjectId(value);
+	int			i;
+
+	if (cache->typid != typid)
+	{
+		for (i = 0; i < nnames; i++)
+			cache->labels[i] = DatumGetObjectId(DirectFunctionCall2(enum_in,
+																	CStringGetDatum(names[i]),
+																	ObjectIdGetDatum(typid)));
+		cache->nlabels = nnames;
+		cache->typid = typid;
+	}
+	for (i = 0; i < cache->nlabels; i++)
+		if (cache->labels[i] == v)
+			return i;
+	elog(ERROR, "topup: unexpected enum value %u", v);
+	return -1;					/* keep compiler quiet */
+}
+
+static Datum
+GetAttr(TriggerData *trigdata, HeapTuple tuple, const char *name, bool *isnull, int *attnum)
+{
+	TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	int			n = SPI_fnumber(tupdesc, name);
+
+	if (n <= 0)
+		elog(ERROR, "topup: column \"%s\" not found", name);
+	if (attnum)
+		*attnum = n;
+	return heap_getattr(tuple, n, tupdesc, isnull);
+}
+
+/* Did an UPDATE change this column (by binary comparison)? */
+static bool
+ColumnChanged(TriggerData *trigdata, const char *name)
+{
+	TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	bool		oldnull;
+	bool		newnull;
+	int			attnum;
+	Datum		oldval = GetAttr(trigdata, trigdata->tg_trigtuple, name, &oldnull, &attnum);
+	Datum		newval = GetAttr(trigdata, trigdata->tg_newtuple, name, &newnull, NULL);
+	Form_pg_attribute att = TupleDescAttr(tupdesc, attnum - 1);
+
+	if (oldnull || newnull)
+		return oldnull != newnull;
+	return !datumIsEqual(oldval, newval, att->attbyval, att->attlen);
+}
+
+static void
+RejectColumnChanges(TriggerData *trigdata, const char *const *columns,
+					const char *what, const char *objname)
+{
+	for (; *columns; columns++)
+		if (ColumnChanged(trigdata, *columns))
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("column \"%s\" of %s %s cannot be changed", *columns, what, objname)));
+}
+
+static char *
+VoucherName(TriggerData *trigdata, HeapTuple tuple)
+{
+	bool		isnull;
+	Datum		serial = GetAttr(trigdata, tuple, "serial", &isnull, NULL);
+
+	return isnull ? pstrdup("(null)") : SerialToCString(DatumGetVoucherSerialP(serial));
+}
+
+static HeapTuple
+ReplaceColumn(TriggerData *trigdata, HeapTuple tuple, const char *name, Datum value, bool isnull)
+{
+	int			attnum = SPI_fnumber(RelationGetDescr(trigdata->tg_relation), name);
+
+	return heap_modify_tuple_by_cols(tuple, RelationGetDescr(trigdata->tg_relation),
+									 1, &attnum, &value, &isnull);
+}
+
+/* The row a BEFORE row trigger lets through unchanged. */
+static Datum
+ReturnRow(TriggerData *trigdata)
+{
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		return PointerGetDatum(trigdata->tg_newtuple);
+	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		return PointerGetDatum(NULL);
+	return PointerGetDatum(trigdata->tg_trigtuple);
+}
+
+/*
+ * topup.secret: the install script makes the only row.  A restore (COPY)
+ * brings the dumped secret, which must win over the one that CREATE
+ * EXTENSION just made, or the restored PINs could not be redeemed: the
+ * copied row replaces the existing one.  Nothing else may change it.
+ */
+Datum
+topup_secret_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = TriggerStart(fcinfo, "topup_secret_guard");
+
+	if (TopupIsInternal())
+		return ReturnRow(trigdata);
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && TopupIsCopyFrom())
+	{
+		int			saved = TopupEnterInternal();
+
+		PG_TRY();
+		{
+			SPI_connect();
+			TopupSPICheck(SPI_execute("DELETE FROM topup.secret", false, 0),
+						  SPI_OK_DELETE, "replacing the secret");
+			SPI_finish();
+		}
+		PG_FINALLY();
+		{
+			TopupLeaveInternal(saved);
+		}
+		PG_END_TRY();
+		/* every backend must drop its cached keys */
+		CacheInvalidateRelcache(trigdata->tg_relation);
+		return ReturnRow(trigdata);
+	}
+
+	ereport(ERROR,
+			(errcode(ERRCODE_CHECK_VIOLATION),
+			 errmsg("the topup secret cannot be changed"),
+			 errdetail("Every stored PIN is hashed and encrypted with it."),
+			 errhint("It is replaced only when a dump of this database is restored.")));
+	PG_RETURN_NULL();			/* keep compiler quiet */
+}
+
+/*
+ * topup.vouchers: admins may UPDATE expires_at, reseller and status and
+ * DELETE rows that are not activated.  Status changes:
+ *	new <-> blocked, new|blocked -> expired, expired -> new with a future
+ *	expires_at; -> activated only by the redeem functions; activated is
+ *	final and the row immutable.  An expires_at in the past on a new or
+ *	blocked voucher makes it expired.
+ */
+Datum
+topup_vouchers_guard(PG_FUNCTION_ARGS)
+{
+	static const char *const immutable[] = {
+		"serial", "client_id", "series", "amount", "currency", "created_at",
+		"pin_length", "pin_hash", "pin_cipher", NULL
+	};
+	static const char *const redeem_only[] = {
+		"activated_at", "activated_by", "order_id", NULL
+	};
+	TriggerData *trigdata = TriggerStart(fcinfo, "topup_vouchers_guard");
+	Oid			status_type;
+	bool		isnull;
+	int			attnum;
+	Datum		d;
+	VoucherStatus oldst;
+	VoucherStatus newst;
+	HeapTuple	newtuple;
+	bool		internal = TopupIsInternal();
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("vouchers cannot be truncated"),
+				 errhint("Delete the vouchers that are not activated with DELETE.")));
+
+	d = GetAttr(trigdata, trigdata->tg_trigtuple, "status", &isnull, &attnum);
+	status_type = TupleDescAttr(RelationGetDescr(trigdata->tg_relation), attnum - 1)->atttypid;
+	oldst = (VoucherStatus) EnumIndex(&voucher_status_cache, voucher_status_names, 4, status_type, d);
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		if (!internal && !TopupIsCopyFrom())
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("vouchers can only be created by topup.generate_vouchers()")));
+		return ReturnRow(trigdata);
+	}
+
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+	{
+		if (oldst == VS_ACTIVATED)
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("activated voucher %s cannot be deleted",
+							VoucherName(trigdata, trigdata->tg_trigtuple)),
+					 errdetail("A redeemed voucher is part of the payment history.")));
+		return ReturnRow(trigdata);
+	}
+
+	/* UPDATE */
+	newtuple = trigdata->tg_newtuple;
+	d = GetAttr(trigdata, newtuple, "status", &isnull, NULL);
+	newst = (VoucherStatus) EnumIndex(&voucher_status_cache, voucher_status_names, 4, status_type, d);
+
+	if (oldst == VS_ACTIVATED)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("activated voucher %s cannot be changed",
+						VoucherName(trigdata, trigdata->tg_trigtuple)),
+				 errdetail("An activated voucher is final.")));
+
+	RejectColumnChanges(trigdata, immutable, "voucher",
+						VoucherName(trigdata, trigdata->tg_trigtuple));
+	if (!internal)
+		RejectColumnChanges(trigdata, redeem_only, "voucher",
+							VoucherName(trigdata, trigdata->tg_trigtuple));
+
+	/* an expiry date in the past expires a live voucher */
+	if (newst == VS_NEW || newst == VS_BLOCKED)
+	{
+		Datum		exp = GetAttr(trigdata, newtuple, "expires_at", &isnull, NULL);
+
+		if (!isnull && DatumGetTimestampTz(exp) <= GetCurrentTransactionStartTimestamp())
+		{
+			if (oldst == VS_EXPIRED)
+				ereport(ERROR,
+						(errcode(ERRCODE_CHECK_VIOLATION),
+						 errmsg("voucher %s cannot change status from expired to %s",
+								VoucherName(trigdata, newtuple), voucher_status_names[newst]),
+						 errdetail("An expired voucher becomes new again only with an expires_at in the future.")));
+			newst = VS_EXPIRED;
+			newtuple = ReplaceColumn(trigdata, newtuple, "status",
+									 ObjectIdGetDatum(voucher_status_cache.labels[VS_EXPIRED]), false);
+		}
+	}
+
+	if (oldst != newst)
+	{
+		bool		allowed;
+
+		switch (newst)
+		{
+			case VS_ACTIVATED:
+				allowed = internal && oldst == VS_NEW;
+				break;
+			case VS_BLOCKED:
+				allowed = oldst == VS_NEW;
+				break;
+			case VS_EXPIRED:
+				allowed = oldst == VS_NEW || oldst == VS_BLOCKED;
+				break;
+			case VS_NEW:
+				if (oldst == VS_EXPIRED)
+				{
+					/* the past case was handled above */
+					(void) GetAttr(trigdata, newtuple, "expires_at", &isnull, NULL);
+					allowed = !isnull;
+				}
+				else
+					allowed = oldst == VS_BLOCKED;
+				break;
+			default:
+				allowed = false;
+		}
+		if (!allowed)
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("voucher %s cannot change status from %s to %s",
+							VoucherName(trigdata, newtuple),
+							voucher_status_names[oldst], voucher_status_names[newst]),
+					 newst == VS_ACTIVATED ?
+					 errdetail("Vouchers are activated only by topup.redeem_voucher() and topup.redeem_voucher_by_serial().") :
+					 (newst == VS_NEW && oldst == VS_EXPIRED) ?
+					 errdetail("An expired voucher becomes new again only with an expires_at in the future.") :
+					 errdetail("Allowed changes: new to blocked, blocked to new, new or blocked to expired, expired to new with a future expires_at.")));
+	}
+
+	return PointerGetDatum(newtuple);
+}
+
+/*
+ * topup.accounts: balances change only through the extension; admins may
+ * change status (active <-> blocked, inactive -> active, any -> closed,
+ * closed is final) and customer_info.
+ */
+Datum
+topup_accounts_guard(PG_FUNCTION_ARGS)
+{
+	static const char *const immutable[] = {
+		"client_id", "account_id", "kind", "currency", "created_at", NULL
+	};
+	TriggerData *trigdata = TriggerStart(fcinfo, "topup_accounts_guard");
+	bool		internal = TopupIsInternal();
+	bool		isnull;
+	int			attnum;
+	Datum		d;
+	Oid			status_type;
+	AccountStatus oldst;
+	AccountStatus newst;
+	HeapTuple	newtuple;
+	char	   *name;
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("accounts cannot be truncated"),
+				 errdetail("Balances change only through the extension's functions.")));
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		if (!internal && !TopupIsCopyFrom())
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("accounts can only be opened by topup.open_account()")));
+		return ReturnRow(trigdata);
+	}
+
+	d = GetAttr(trigdata, trigdata->tg_trigtuple, "account_id", &isnull, NULL);
+	name = TextDatumGetCString(d);
+
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+	{
+		if (!internal)
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("account %s cannot be deleted", name),
+					 errhint("Close it: UPDATE topup.accounts SET status = 'closed'.")));
+		return ReturnRow(trigdata);
+	}
+
+	/* UPDATE */
+	RejectColumnChanges(trigdata, immutable, "account", name);
+	if (!internal)
+	{
+		if (ColumnChanged(trigdata, "balance"))
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("balance of account %s can only be changed by the extension's functions", name),
+					 errdetail("Every balance change is a ledger entry of an order.")));
+		if (ColumnChanged(trigdata, "activated_at"))
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("column \"activated_at\" of account %s cannot be changed", name)));
+	}
+
+	d = GetAttr(trigdata, trigdata->tg_trigtuple, "status", &isnull, &attnum);
+	status_type = TupleDescAttr(RelationGetDescr(trigdata->tg_relation), attnum - 1)->atttypid;
+	oldst = (AccountStatus) EnumIndex(&account_status_cache, account_status_names, 4, status_type, d);
+	newtuple = trigdata->tg_newtuple;
+	d = GetAttr(trigdata, newtuple, "status", &isnull, NULL);
+	newst = (AccountStatus) EnumIndex(&account_status_cache, account_status_names, 4, status_type, d);
+
+	if (oldst == AS_CLOSED && (newst != AS_CLOSED || ColumnChanged(trigdata, "customer_info")))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("account %s cannot change status from closed to %s",
+						name, account_status_names[newst]),
+				 errdetail("A closed account is final.")));
+
+	if (oldst != newst)
+	{
+		bool		allowed;
+
+		switch (newst)
+		{
+			case AS_ACTIVE:
+				allowed = oldst == AS_INACTIVE || oldst == AS_BLOCKED;
+				break;
+			case AS_BLOCKED:
+				allowed = oldst == AS_ACTIVE;
+				break;
+			case AS_CLOSED:
+				allowed = true;
+				break;
+			default:
+				allowed = false;
+		}
+		if (!allowed)
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("account %s cannot change status from %s to %s",
+							name, account_status_names[oldst], account_status_names[newst]),
+					 errdetail("Allowed changes: active to blocked, blocked to active, inactive to active, any to closed.")));
+
+		/* the first activation is recorded */
+		if (newst == AS_ACTIVE)
+		{
+			(void) GetAttr(trigdata, newtuple, "activated_at", &isnull, NULL);
+			if (isnull)
+				newtuple = ReplaceColumn(trigdata, newtuple, "activated_at",
+										 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+										 false);
+		}
+	}
+
+	if (!internal && ColumnChanged(trigdata, "customer_info"))
+	{
+		d = GetAttr(trigdata, newtuple, "customer_info", &isnull, NULL);
+		if (!isnull)
+			(void) TopupValidateCustomerInfo(d);
+	}
+
+	return PointerGetDatum(newtuple);
+}
+
+/* topup.ledger: append-only, written by the extension (or a restore). */
+Datum
+topup_ledger_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = TriggerStart(fcinfo, "topup_ledger_guard");
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) &&
+		(TopupIsInternal() || TopupIsCopyFrom()))
+		return ReturnRow(trigdata);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_CHECK_VIOLATION),
+			 errmsg("ledger entries cannot be %s",
+					TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ? "inserted directly" :
+					TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? "updated" : "deleted"),
+			 errdetail("The ledger is append-only and written by the extension's functions.")));
+	PG_RETURN_NULL();			/* keep compiler quiet */
+}
+
+/*
+ * topup.orders: written by the extension (or a restore); status moves
+ * forward only (new -> activating -> processing -> completed | failed,
+ * steps may be skipped) and a completed or failed order is final.
+ */
+Datum
+topup_orders_guard(PG_FUNCTION_ARGS)
+{
+	static const char *const admin_mutable[] = {
+		"status", "topup_status", "error_slug", "error_message", "completed_at", "failed_at", NULL
+	};
+	TriggerData *trigdata = TriggerStart(fcinfo, "topup_orders_guard");
+	bool		internal = TopupIsInternal();
+	bool		isnull;
+	int			attnum;
+	Datum		d;
+	Oid			status_type;
+	int			oldst;
+	int			newst;
+	int64		order_id;
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("orders cannot be truncated"),
+				 errdetail("Orders are the history of every money movement.")));
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		if (!internal && !TopupIsCopyFrom())
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("orders can only be created by the extension's functions")));
+		return ReturnRow(trigdata);
+	}
+
+	order_id = DatumGetInt64(GetAttr(trigdata, trigdata->tg_trigtuple, "order_id", &isnull, NULL));
+
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+	{
+		if (!internal)
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("order %lld cannot be deleted", (long long) order_id),
+					 errdetail("Orders are the history of every money movement.")));
+		return ReturnRow(trigdata);
+	}
+
+	/* UPDATE */
+	d = GetAttr(trigdata, trigdata->tg_trigtuple, "status", &isnull, &attnum);
+	status_type = TupleDescAttr(RelationGetDescr(trigdata->tg_relation), attnum - 1)->atttypid;
+	oldst = EnumIndex(&order_status_cache, order_status_names, 5, status_type, d);
+	d = GetAttr(trigdata, trigdata->tg_newtuple, "status", &isnull, NULL);
+	newst = EnumIndex(&order_status_cache, order_status_names, 5, status_type, d);
+
+	/* completed (3) and failed (4) are terminal */
+	if (oldst >= 3)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("order %lld is %s and cannot be changed",
+						(long long) order_id, order_status_names[oldst]),
+				 errdetail("Completed and failed orders are final.")));
+	if (newst < oldst)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("order %lld cannot change status from %s to %s",
+						(long long) order_id, order_status_names[oldst], order_status_names[newst]),
+				 errdetail("Order status moves forward only: new, activating, processing, then completed or failed.")));
+
+	if (!internal)
+	{
+		TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
+		int			i;
+
+		for (i = 0; i < tupdesc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+			const char *const *m;
+			bool		ok = att->attisdropped;
+
+			for (m = admin_mutable; !ok && *m; m++)
+				ok = strcmp(NameStr(att->attname), *m) == 0;
+			if (!ok && ColumnChanged(trigdata, NameStr(att->attname)))
+				ereport(ERROR,
+						(errcode(ERRCODE_CHECK_VIOLATION),
+						 errmsg("column \"%s\" of order %lld cannot be changed",
+								NameStr(att->attname), (long long) order_id)));
+		}
+	}
+
+	return ReturnRow(trigdata);
+}
