@@ -22,7 +22,7 @@ OBJS = \
 DATA_built = topup--0.1.0.sql
 DATA = $(wildcard sql/topup--*--*.sql)
 
-REGRESS = serial currency generate redeem vouchers_trigger accounts_guard expiry export verify
+REGRESS = serial customer_info generate export redeem vouchers_trigger guards expiry verify
 ISOLATION = double_redeem same_key_redeem expiry_vs_redeem
 
 SHLIB_LINK += -lcrypto

@@ -142,8 +142,9 @@ ReadPlan(RedeemBy by)
 		if (by == REDEEM_BY_PIN)
 		{
 			argtypes[2] = BYTEAOID;
+			/* another client's PIN must look exactly like an unknown one */
 			plans[by] = PreparePlan(READ_SQL_HEAD
-									"  LEFT JOIN topup.vouchers v ON v.pin_hash = $3",
+									"  LEFT JOIN topup.vouchers v ON v.pin_hash = $3 AND v.client_id = $1",
 									6, argtypes);
 		}
 		else

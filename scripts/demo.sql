@@ -1,0 +1,98 @@
+-- topup demo: a day at a small prepaid operator.
+-- Run by scripts/demo.sh in a fresh database; every step prints what an
+-- admin UI would show.
+\set QUIET on
+\pset footer off
+SET client_min_messages = warning;
+CREATE EXTENSION topup CASCADE;
+RESET client_min_messages;
+\set QUIET off
+
+\echo
+\echo '== 1. The operator sets up a reseller and two customers'
+SELECT topup.create_reseller('corner-shop');
+SELECT topup.open_account('alice', 'USD');
+SELECT topup.open_account('bob', 'USD');
+
+\echo
+\echo '== 2. Generate two series of top-up cards (series 101: 10 USD; GOLD: 50 USD)'
+SELECT series, amount, currency, quantity, new, value_outstanding, first_serial, last_serial
+  FROM topup.generate_vouchers('101', 8, 10, 'USD', 12, now() + interval '90 days', 'corner-shop');
+SELECT series, amount, currency, quantity, new, value_outstanding, first_serial, last_serial
+  FROM topup.generate_vouchers('GOLD', 3, 50, 'USD', 14, now() + interval '1 year');
+
+\echo
+\echo '== 3. Export series 101 for printing (the only way to read PINs back)'
+CREATE TEMP TABLE printed AS SELECT * FROM topup.export_vouchers('101');
+SELECT serial, pin, amount, currency, reseller, status FROM printed ORDER BY serial;
+
+\echo
+\echo '== 4. Customers redeem PINs'
+SELECT pin AS alice_pin FROM printed ORDER BY serial LIMIT 1 \gset
+SELECT pin AS bob_pin FROM printed ORDER BY serial OFFSET 1 LIMIT 1 \gset
+SELECT status, error_slug, serial, amount, account_balance_after, replayed
+  FROM topup.redeem_voucher(:'alice_pin', 'alice', 'web-req-1', '203.0.113.7');
+\echo '-- the app retries the same request (same idempotency key): replayed, no second credit'
+SELECT status, error_slug, serial, amount, account_balance_after, replayed
+  FROM topup.redeem_voucher(:'alice_pin', 'alice', 'web-req-1', '203.0.113.7');
+\echo '-- bob tries alice''s card, then a wrong PIN'
+SELECT status, error_slug, error_message FROM topup.redeem_voucher(:'alice_pin', 'bob');
+SELECT status, error_slug, error_message FROM topup.redeem_voucher('000000000000', 'bob', NULL, '198.51.100.9');
+SELECT status, error_slug, amount, account_balance_after FROM topup.redeem_voucher(:'bob_pin', 'bob');
+\echo '-- the admin redeems a GOLD card for bob by its serial'
+SELECT status, serial, amount, account_balance_after
+  FROM topup.redeem_voucher_by_serial(topup.make_serial('GOLD', 1), 'bob');
+
+\echo
+\echo '== 5. Mass edit: block two cards, extend the rest of series 101, delete one'
+UPDATE topup.vouchers SET status = 'blocked'
+ WHERE series = '101' AND status = 'new' AND topup.serial_number(serial) IN (7, 8);
+UPDATE topup.vouchers SET expires_at = now() + interval '180 days'
+ WHERE series = '101' AND status = 'new';
+DELETE FROM topup.vouchers WHERE series = '101' AND topup.serial_number(serial) = 6;
+\echo '-- a blocked card cannot be redeemed'
+SELECT pin AS blocked_pin FROM printed WHERE topup.serial_number(serial) = 7 \gset
+SELECT status, error_slug FROM topup.redeem_voucher(:'blocked_pin', 'alice');
+\echo '-- the trigger refuses to touch a redeemed card'
+\set ON_ERROR_STOP off
+UPDATE topup.vouchers SET status = 'new' WHERE status = 'activated';
+\set ON_ERROR_STOP on
+
+\echo
+\echo '== 6. Expiry: a promo series valid for two seconds; the sweep (scheduled with pg_cron in production) expires it'
+SELECT series, quantity, new FROM topup.generate_vouchers('PROMO', 4, 5, 'USD', 12, now() + interval '2 seconds');
+SELECT pin AS promo_pin FROM topup.export_vouchers('PROMO') LIMIT 1 \gset
+SELECT pg_sleep(2.5);
+\echo '-- a due card is refused even before the sweep marks it'
+SELECT status, error_slug FROM topup.redeem_voucher(:'promo_pin', 'alice');
+CALL topup.run_expiry();
+SELECT series, quantity, new, expired FROM topup.series_list WHERE series = 'PROMO';
+
+\echo
+\echo '== Admin view: voucher_list'
+SELECT status, serial, series, amount, currency, pin_masked, reseller, activated_by
+  FROM topup.voucher_list ORDER BY serial;
+
+\echo
+\echo '== Admin view: series_list'
+SELECT series, amount, currency, quantity, new, activated, expired, blocked,
+       value_outstanding, value_redeemed, first_serial, last_serial
+  FROM topup.series_list ORDER BY series;
+
+\echo
+\echo '== Admin view: account_list'
+SELECT account_id, kind, currency, balance, status FROM topup.account_list ORDER BY account_id;
+
+\echo
+\echo '== Admin view: account_payments (customer payment history)'
+SELECT account_id, payment_type, amount, currency, balance_after, comment
+  FROM topup.account_payments ORDER BY order_id;
+
+\echo
+\echo '== Admin view: order_list'
+SELECT order_id, order_type, status, account_id, serial, amount, error_slug
+  FROM topup.order_list ORDER BY order_id;
+
+\echo
+\echo '== Audit: verify_ledger() (no rows = every invariant holds)'
+SELECT * FROM topup.verify_ledger();
