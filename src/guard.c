@@ -14,6 +14,8 @@
  */
 #include "topup.h"
 
+#include "nodes/parsenodes.h"
+#include "nodes/plannodes.h"
 #include "tcop/pquery.h"
 #include "utils/portal.h"
 
@@ -45,5 +47,18 @@ TopupIsInternal(void)
 bool
 TopupIsCopyFrom(void)
 {
-	return ActivePortal != NULL && ActivePortal->commandTag == CMDTAG_COPY;
+	PlannedStmt *stmt;
+
+	if (ActivePortal == NULL || ActivePortal->commandTag != CMDTAG_COPY ||
+		list_length(ActivePortal->stmts) != 1)
+		return false;
+
+	/*
+	 * Only COPY ... FROM: COPY (INSERT ... RETURNING) TO has the same
+	 * command tag, and must not slip past the guards.
+	 */
+	stmt = linitial_node(PlannedStmt, ActivePortal->stmts);
+	return stmt->commandType == CMD_UTILITY && stmt->utilityStmt != NULL &&
+		IsA(stmt->utilityStmt, CopyStmt) &&
+		castNode(CopyStmt, stmt->utilityStmt)->is_from;
 }

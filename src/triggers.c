@@ -16,11 +16,14 @@
 #include "topup.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/inval.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
@@ -69,6 +72,7 @@ static char *VoucherName(TriggerData *trigdata, HeapTuple tuple);
 static HeapTuple ReplaceColumn(TriggerData *trigdata, HeapTuple tuple,
 							   const char *name, Datum value, bool isnull);
 static Datum ReturnRow(TriggerData *trigdata);
+static void CheckVoucherReseller(TriggerData *trigdata, HeapTuple newtuple);
 
 PG_FUNCTION_INFO_V1(topup_secret_guard);
 PG_FUNCTION_INFO_V1(topup_vouchers_guard);
@@ -194,6 +198,73 @@ ReturnRow(TriggerData *trigdata)
 }
 
 /*
+ * A mass edit may move vouchers to another reseller, but only to one of the
+ * voucher's client (the table has no foreign key: generate_vouchers checks
+ * its argument itself and a restore loads rows as they come).  The last
+ * reseller found is remembered for the rest of the statement, so an UPDATE
+ * of a whole series looks it up once.
+ */
+static void
+CheckVoucherReseller(TriggerData *trigdata, HeapTuple newtuple)
+{
+	static SPIPlanPtr plan = NULL;
+	static char *cached_key = NULL;
+	static TransactionId cached_xid = InvalidTransactionId;
+	static CommandId cached_cid = InvalidCommandId;
+	bool		isnull;
+	Datum		reseller = GetAttr(trigdata, newtuple, "reseller", &isnull, NULL);
+	Datum		client_id;
+	Datum		args[2];
+	char	   *key;
+	TransactionId xid = GetTopTransactionIdIfAny();
+	CommandId	cid = GetCurrentCommandId(false);
+	int			rc;
+	bool		found;
+
+	if (isnull)
+		return;
+	client_id = GetAttr(trigdata, newtuple, "client_id", &isnull, NULL);
+	key = psprintf("%s/%s", TextDatumGetCString(client_id), TextDatumGetCString(reseller));
+	if (cached_key != NULL && TransactionIdIsValid(xid) &&
+		xid == cached_xid && cid == cached_cid && strcmp(key, cached_key) == 0)
+		return;
+
+	SPI_connect();
+	if (plan == NULL)
+	{
+		Oid			argtypes[2] = {TEXTOID, TEXTOID};
+
+		plan = SPI_prepare("SELECT 1 FROM topup.resellers "
+						   "WHERE client_id OPERATOR(pg_catalog.=) $1 AND reseller OPERATOR(pg_catalog.=) $2",
+						   2, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "topup: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+	}
+	args[0] = client_id;
+	args[1] = reseller;
+	rc = SPI_execute_plan(plan, args, NULL, true, 1);
+	TopupSPICheck(rc, SPI_OK_SELECT, "reseller look-up");
+	found = SPI_processed > 0;
+	SPI_finish();
+
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("voucher %s cannot be assigned to reseller \"%s\"",
+						VoucherName(trigdata, newtuple), TextDatumGetCString(reseller)),
+				 errdetail("Client \"%s\" has no reseller \"%s\".",
+						   TextDatumGetCString(client_id), TextDatumGetCString(reseller)),
+				 errhint("Create it with topup.create_reseller().")));
+
+	if (cached_key != NULL)
+		pfree(cached_key);
+	cached_key = MemoryContextStrdup(TopMemoryContext, key);
+	cached_xid = xid;
+	cached_cid = cid;
+}
+
+/*
  * topup.secret: the install script makes the only row.  A restore (COPY)
  * brings the dumped secret, which must win over the one that CREATE
  * EXTENSION just made, or the restored PINs could not be redeemed: the
@@ -299,6 +370,12 @@ topup_vouchers_guard(PG_FUNCTION_ARGS)
 	d = GetAttr(trigdata, newtuple, "status", &isnull, NULL);
 	newst = (VoucherStatus) EnumIndex(&voucher_status_cache, voucher_status_names, 4, status_type, d);
 
+	if (oldst == VS_ACTIVATED && newst != oldst)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("voucher %s cannot change status from activated to %s",
+						VoucherName(trigdata, trigdata->tg_trigtuple), voucher_status_names[newst]),
+				 errdetail("An activated voucher is final.")));
 	if (oldst == VS_ACTIVATED)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
@@ -311,6 +388,8 @@ topup_vouchers_guard(PG_FUNCTION_ARGS)
 	if (!internal)
 		RejectColumnChanges(trigdata, redeem_only, "voucher",
 							VoucherName(trigdata, trigdata->tg_trigtuple));
+	if (!internal && ColumnChanged(trigdata, "reseller"))
+		CheckVoucherReseller(trigdata, newtuple);
 
 	/* an expiry date in the past expires a live voucher */
 	if (newst == VS_NEW || newst == VS_BLOCKED)

@@ -31,6 +31,8 @@ COMMENT ON FUNCTION topup._orders_guard() IS 'internal trigger: orders are writt
 
 CREATE TRIGGER secret_guard BEFORE INSERT OR UPDATE OR DELETE ON topup.secret
     FOR EACH ROW EXECUTE FUNCTION topup._secret_guard();
+CREATE TRIGGER secret_truncate_guard BEFORE TRUNCATE ON topup.secret
+    FOR EACH STATEMENT EXECUTE FUNCTION topup._secret_guard();
 CREATE TRIGGER vouchers_guard BEFORE INSERT OR UPDATE OR DELETE ON topup.vouchers
     FOR EACH ROW EXECUTE FUNCTION topup._vouchers_guard();
 CREATE TRIGGER accounts_guard BEFORE INSERT OR UPDATE OR DELETE ON topup.accounts
