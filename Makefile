@@ -15,7 +15,9 @@ OBJS = \
 	src/orders.o \
 	src/expiry.o \
 	src/accounts.o \
-	src/customer_info.o
+	src/customer_info.o \
+	src/master.o \
+	src/cards.o
 
 # The 0.1.0 install script is assembled from the parts under sql/0.1.0/,
 # one file per kind of object, concatenated in name order.

@@ -134,6 +134,9 @@ SELECT topup.generate_vouchers('NEW1', 1, 10.001, 'USD', 12, NULL, NULL, 't_gen'
 SELECT topup.generate_vouchers('A-B', 1, 10, 'USD', 12, NULL, NULL, 't_gen');
 SELECT topup.generate_vouchers('S1', 1, 20, 'USD', 12, NULL, NULL, 't_gen');
 SELECT topup.generate_vouchers('NEW1', 1, 10, 'USD', 12, NULL, 'nobody', 't_gen');
+SELECT topup.generate_vouchers('NEW1', 1, 10, 'XYZ', 12, NULL, NULL, 't_gen');
+SELECT topup.generate_vouchers('NEW1', 1, 10, 'USD', 12, NULL, NULL, 't_nobody');
+SELECT topup.generate_vouchers('S1', 1, 10, 'USD', 4, NULL, NULL, 't_gen');
 
 -- topup.max_batch: the limit itself passes, one more does not.
 SET topup.max_batch = 10;

@@ -261,6 +261,13 @@ SELECT pg_temp.try($$INSERT INTO topup.vouchers
            now(), NULL, NULL, NULL, pin_length, sha256(pin_hash), pin_cipher
       FROM topup.vouchers
      WHERE client_id = 't_vouchers_trigger' AND serial = topup.make_serial('VT1', 1)$$);
+-- COPY with a query that writes is not a restore: the guard still applies
+COPY (INSERT INTO topup.vouchers (serial, client_id, series, amount, currency, pin_length, pin_hash, pin_cipher)
+      VALUES (topup.make_serial('VT1', 52), 't_vouchers_trigger', 'VT1', 10, 'USD', 12,
+              '\x01'::bytea, '\x01'::bytea) RETURNING serial) TO STDOUT;
+COPY (UPDATE topup.vouchers SET status = 'new'
+       WHERE client_id = 't_vouchers_trigger' AND serial = topup.make_serial('VT1', 5)
+      RETURNING serial) TO STDOUT;
 TRUNCATE topup.vouchers;
 SELECT pg_temp.try('TRUNCATE topup.vouchers');
 SELECT count(*) AS vouchers FROM vt;

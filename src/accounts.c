@@ -95,15 +95,21 @@ TopupCheckAmount(Datum amount, int minor_units, bool *ok)
 	if (numeric_is_inf(num))
 		return amount;
 #endif
-	if (DatumGetInt32(DirectFunctionCall1(numeric_sign, amount)) <= 0 &&
-		!DatumGetBool(DirectFunctionCall2(numeric_gt, amount,
-										  DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))))
+	if (TopupNumericSign(amount) <= 0)
 		return amount;
 	rounded = DirectFunctionCall2(numeric_round, amount, Int32GetDatum(minor_units));
 	if (!DatumGetBool(DirectFunctionCall2(numeric_eq, rounded, amount)))
 		return amount;
 	*ok = true;
 	return rounded;
+}
+
+/* -1, 0 or 1 as a (finite) numeric is negative, zero or positive. */
+int
+TopupNumericSign(Datum value)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, value,
+											 DirectFunctionCall1(int4_numeric, Int32GetDatum(0))));
 }
 
 /* Does the client exist?  The caller must be connected to SPI. */

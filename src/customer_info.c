@@ -24,8 +24,6 @@
 
 #include "topup.h"
 
-#define ERRCODE_TOPUP_INVALID_CUSTOMER_INFO MAKE_SQLSTATE('T','U','0','1','2')
-
 /* Longest free-text value, in characters. */
 #define CI_TEXT_MAXCHARS	100
 

@@ -95,6 +95,7 @@ extern bytea *TopupByteaFrom(const void *data, int len);
 
 extern int	TopupCurrencyMinorUnits(const char *currency);
 extern Datum TopupCheckAmount(Datum amount, int minor_units, bool *ok);
+extern int	TopupNumericSign(Datum value);
 extern bool TopupClientExists(const char *client_id);
 extern char *TopupTextArg(FunctionCallInfo fcinfo, int argno);
 extern struct Tuplestorestate *TopupMaterialize(FunctionCallInfo fcinfo, TupleDesc *tupdesc);
@@ -109,6 +110,9 @@ extern Datum TopupValidateCustomerInfo(Datum customer_info);
 #define ERRCODE_TOPUP_IDEMPOTENCY_KEY_REUSED	MAKE_SQLSTATE('T','U','0','0','9')
 #define ERRCODE_TOPUP_ORDER_NOT_FOUND			MAKE_SQLSTATE('T','U','0','1','0')
 #define ERRCODE_TOPUP_INVALID_CUSTOMER_INFO		MAKE_SQLSTATE('T','U','0','1','2')
+#define ERRCODE_TOPUP_IDEMPOTENCY_KEY_REQUIRED	MAKE_SQLSTATE('T','U','0','1','3')
+#define ERRCODE_TOPUP_INVALID_AMOUNT			MAKE_SQLSTATE('T','U','0','1','4')
+#define ERRCODE_TOPUP_INVALID_ENTRY_TYPE		MAKE_SQLSTATE('T','U','0','1','5')
 
 /* The order_result columns in order, for RETURNING and SELECT lists. */
 #define TOPUP_ORDER_RESULT_COLUMNS \
@@ -127,6 +131,15 @@ extern bool TopupFindIdempotent(const char *client_id, const char *order_type,
 								const char *key, const uint8 *request_hash,
 								HeapTuple *row, TupleDesc *desc);
 extern void TopupCheckIdempotencyKey(const char *key);
+
+/* ---------- master balances and pricing (master.c) ---------- */
+
+/* Slots of each master balance and fee account (see master.c). */
+#define TOPUP_SLOTS 16
+
+extern void TopupEnsureSlots(Datum client_id, Datum currency);
+extern bool TopupMasterSlowPath(Datum client_id, Datum currency, Datum total, int minor_units,
+								int charge_slot);
 
 /* ---------- SPI helpers ---------- */
 

@@ -79,6 +79,7 @@ PG_FUNCTION_INFO_V1(topup_vouchers_guard);
 PG_FUNCTION_INFO_V1(topup_accounts_guard);
 PG_FUNCTION_INFO_V1(topup_ledger_guard);
 PG_FUNCTION_INFO_V1(topup_orders_guard);
+PG_FUNCTION_INFO_V1(topup_slots_guard);
 
 static EnumCache voucher_status_cache;
 static EnumCache account_status_cache;
@@ -526,7 +527,12 @@ topup_accounts_guard(PG_FUNCTION_ARGS)
 	d = GetAttr(trigdata, newtuple, "status", &isnull, NULL);
 	newst = (AccountStatus) EnumIndex(&account_status_cache, account_status_names, 4, status_type, d);
 
-	if (oldst == AS_CLOSED && (newst != AS_CLOSED || ColumnChanged(trigdata, "customer_info")))
+	if (oldst == AS_CLOSED && newst == AS_CLOSED && ColumnChanged(trigdata, "customer_info"))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("closed account %s cannot be changed", name),
+				 errdetail("A closed account is final.")));
+	if (oldst == AS_CLOSED && newst != AS_CLOSED)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("account %s cannot change status from closed to %s",
@@ -593,7 +599,8 @@ topup_ledger_guard(PG_FUNCTION_ARGS)
 			(errcode(ERRCODE_CHECK_VIOLATION),
 			 errmsg("ledger entries cannot be %s",
 					TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ? "inserted directly" :
-					TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? "updated" : "deleted"),
+					TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? "updated" :
+					TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event) ? "truncated" : "deleted"),
 			 errdetail("The ledger is append-only and written by the extension's functions.")));
 	PG_RETURN_NULL();			/* keep compiler quiet */
 }
@@ -689,4 +696,26 @@ topup_orders_guard(PG_FUNCTION_ARGS)
 	}
 
 	return ReturnRow(trigdata);
+}
+
+/*
+ * topup.balance_slots and topup.fundings: master balances, fee accounts
+ * and fundings change only through the extension (or a restore).
+ */
+Datum
+topup_slots_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = TriggerStart(fcinfo, "topup_slots_guard");
+	const char *table = RelationGetRelationName(trigdata->tg_relation);
+
+	if (TopupIsInternal() ||
+		(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && TopupIsCopyFrom()))
+		return ReturnRow(trigdata);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_CHECK_VIOLATION),
+			 errmsg("rows of topup.%s can only be changed by the extension's functions", table),
+			 errdetail("Master balances and fee accounts move only with ledger entries of orders and fundings."),
+			 errhint("Use topup.fund_master() to add money.")));
+	PG_RETURN_NULL();			/* keep compiler quiet */
 }

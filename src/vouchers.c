@@ -117,11 +117,15 @@ CheckPinDensity(int pin_length, int64 quantity)
 
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("PIN space of length %d is too small for %lld more vouchers",
-					pin_length, (long long) quantity),
-			 errdetail("%lld live vouchers already have %d-digit PINs; at most %.0f may (topup.max_pin_density = %g).",
-					   (long long) live[pin_length], pin_length,
-					   floor(topup_max_pin_density * pow(10.0, pin_length)), topup_max_pin_density),
+			 errmsg_plural("PIN space of length %d is too small for %lld more voucher",
+						   "PIN space of length %d is too small for %lld more vouchers",
+						   (unsigned long) quantity,
+						   pin_length, (long long) quantity),
+			 errdetail_plural("%lld live voucher already has a %d-digit PIN; at most %.0f may (topup.max_pin_density = %g).",
+							  "%lld live vouchers already have %d-digit PINs; at most %.0f may (topup.max_pin_density = %g).",
+							  (unsigned long) live[pin_length],
+							  (long long) live[pin_length], pin_length,
+							  floor(topup_max_pin_density * pow(10.0, pin_length)), topup_max_pin_density),
 			 better > 0 ?
 			 errhint("Use a PIN length of %d or more.", better) :
 			 errhint("Generate fewer vouchers at once.")));
@@ -294,12 +298,22 @@ GenerateVouchers(FunctionCallInfo fcinfo)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("expires_at must be in the future")));
 
-	SPI_connect();
-
-	if (client_id == NULL || !TopupClientExists(client_id))
+	if (client_id == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("client \"%s\" does not exist", client_id ? client_id : "(null)")));
+				 errmsg("client_id must not be null")));
+	if (currency == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("currency must not be null")));
+
+	SPI_connect();
+
+	if (!TopupClientExists(client_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("client \"%s\" does not exist", client_id),
+				 errhint("Create it with topup.create_client().")));
 
 	minor = TopupCurrencyMinorUnits(currency);
 	if (minor < 0)

@@ -1,0 +1,118 @@
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS topup CASCADE;
+RESET client_min_messages;
+
+--
+-- Expiry (SPEC §2): expire_vouchers, the run_expiry procedure and
+-- schedule_expiry without pg_cron.
+--
+
+SELECT topup.create_client('t_expiry');
+SELECT topup.open_account('ex-acc', 'USD', client_id => 't_expiry');
+
+-- The expiry sweep works on every client's vouchers: first expire what
+-- earlier tests left due, so that the counts below are this test's own.
+SELECT topup.expire_vouchers() >= 0 AS swept;
+
+-- max_rows must be positive
+SELECT topup.expire_vouchers(0);
+SELECT topup.expire_vouchers(-1);
+SELECT topup.expire_vouchers(NULL) IS NULL AS strict;
+
+-- Group EXA: 7 vouchers due in a second, and 3 more of which one will be
+-- blocked and one activated before they fall due.
+SELECT series, quantity FROM topup.generate_vouchers('EXA', 7, 10, 'USD', 12,
+    now() + interval '1 second', client_id => 't_expiry');
+SELECT series, quantity FROM topup.generate_vouchers('EXS', 3, 10, 'USD', 12,
+    now() + interval '1 second', client_id => 't_expiry');
+UPDATE topup.vouchers SET status = 'blocked'
+ WHERE client_id = 't_expiry' AND series = 'EXS' AND topup.serial_number(serial) = 1;
+SELECT status, error_slug, amount FROM topup.redeem_voucher(
+    (SELECT pin FROM topup.export_vouchers('EXS', 't_expiry') WHERE topup.serial_number(serial) = 2),
+    'ex-acc', client_id => 't_expiry');
+-- Group EXB: 7 vouchers due a little later (the sweep takes the earliest first).
+SELECT series, quantity FROM topup.generate_vouchers('EXB', 7, 10, 'USD', 12,
+    now() + interval '1.1 seconds', client_id => 't_expiry');
+-- not due: a month ahead, and no expiry date at all
+SELECT series, quantity FROM topup.generate_vouchers('EXF', 2, 10, 'USD', 12,
+    now() + interval '30 days', client_id => 't_expiry');
+SELECT series, quantity FROM topup.generate_vouchers('EXN', 2, 10, 'USD', 12,
+    client_id => 't_expiry');
+
+CREATE TEMP VIEW ex AS
+SELECT series, status, count(*) AS vouchers
+  FROM topup.vouchers WHERE client_id = 't_expiry'
+ GROUP BY series, status ORDER BY series, status;
+SELECT * FROM ex;
+
+SELECT pg_sleep(1.3);
+
+-- Still new until a sweep runs: 9 of EXA/EXS and 7 of EXB are due.
+SELECT series, status, count(*) AS due
+  FROM topup.vouchers
+ WHERE client_id = 't_expiry' AND expires_at <= now()
+ GROUP BY series, status ORDER BY series, status;
+
+-- batches of at most max_rows, earliest expiry first
+SELECT topup.expire_vouchers(4) AS expired;
+SELECT topup.expire_vouchers(4) AS expired;
+SELECT topup.expire_vouchers(1) AS expired;
+SELECT * FROM ex;
+
+-- run_expiry repeats batches of 2 until none is left, committing each
+-- batch: the 7 vouchers take 4 batches, each a transaction of its own
+SELECT txid_current() AS xid_before \gset
+CALL topup.run_expiry(2);
+SELECT * FROM ex;
+SELECT txid_current() - :xid_before >= 5 AS committed_per_batch;
+SELECT topup.expire_vouchers() AS expired;
+CALL topup.run_expiry();
+
+-- the sweep does not touch the activated voucher, nor those not yet due
+SELECT status, activated_by FROM topup.vouchers
+ WHERE client_id = 't_expiry' AND series = 'EXS' AND topup.serial_number(serial) = 2;
+
+-- batch_size must be positive
+CALL topup.run_expiry(0);
+CALL topup.run_expiry(-5);
+
+-- Inside a transaction block run_expiry cannot commit between batches; it
+-- runs them all in the caller's transaction.  Due vouchers are made here
+-- without waiting, by moving expires_at with the triggers off.
+SET session_replication_role = replica;
+UPDATE topup.vouchers SET expires_at = now() - interval '1 minute'
+ WHERE client_id = 't_expiry' AND series = 'EXF';
+RESET session_replication_role;
+SELECT * FROM ex WHERE series = 'EXF';
+BEGIN;
+CALL topup.run_expiry(1);
+SELECT * FROM ex WHERE series = 'EXF';
+ROLLBACK;
+SELECT * FROM ex WHERE series = 'EXF';
+BEGIN;
+CALL topup.run_expiry(1);
+COMMIT;
+SELECT * FROM ex WHERE series = 'EXF';
+-- and from a DO block inside a transaction block
+SET session_replication_role = replica;
+UPDATE topup.vouchers SET expires_at = now() - interval '1 minute'
+ WHERE client_id = 't_expiry' AND series = 'EXN';
+RESET session_replication_role;
+BEGIN;
+DO $$ BEGIN CALL topup.run_expiry(1); END $$;
+COMMIT;
+SELECT * FROM ex;
+
+-- an expired voucher cannot be redeemed
+SELECT status, error_slug FROM topup.redeem_voucher(
+    (SELECT pin FROM topup.export_vouchers('EXB', 't_expiry') WHERE topup.serial_number(serial) = 1),
+    'ex-acc', client_id => 't_expiry');
+
+-- schedule_expiry needs pg_cron, which this database does not have
+SELECT topup.schedule_expiry();
+\set VERBOSITY sqlstate
+SELECT topup.schedule_expiry('0 * * * *');
+\set VERBOSITY default
+SELECT topup.schedule_expiry(NULL) IS NULL AS strict;
+
+SELECT * FROM topup.verify_ledger();

@@ -1,0 +1,638 @@
+/*-------------------------------------------------------------------------
+ *
+ * cards.c
+ *	  Prepaid card top-ups: topup_card, and order polling (check_order,
+ *	  order_json) for every order type.
+ *
+ *	  A top-up is three statements on its fast path: the idempotency
+ *	  look-up (orders.c), one read that locks the card and fetches its
+ *	  pricing rule, and one writable CTE that debits a master slot that
+ *	  covers amount + fee (SKIP LOCKED), credits the card and a fee slot,
+ *	  writes the ledger entries and the completed order.  If no free slot
+ *	  covers the charge, the CTE writes nothing and the slow path in
+ *	  master.c decides, with every slot locked, whether the whole balance
+ *	  covers it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "topup.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+typedef struct TopupRequest
+{
+	char	   *client_id;
+	char	   *account_id;
+	Datum		amount;			/* as given, then normalised to the card's scale */
+	char	   *key;
+	char	   *currency;		/* as given, or NULL */
+	bool		activate;
+	Datum		customer_info;	/* jsonb, or 0 */
+	char	   *entry_type;
+	char	   *channel;
+	uint8		request_hash[TOPUP_HASH_LEN];
+} TopupRequest;
+
+/* Columns of READ_SQL, 1-based. */
+enum
+{
+	C_KIND = 1,
+	C_STATUS,
+	C_CURRENCY,
+	C_MINOR,
+	C_HAS_RULE,
+	C_MIN,
+	C_MAX,
+	C_FEE_FIXED,
+	C_FEE_PERCENT
+};
+
+static Datum TopupCard(FunctionCallInfo fcinfo, TopupRequest *req);
+static void TopupRequestHash(TopupRequest *req);
+static Datum StoreTopupFailure(FunctionCallInfo fcinfo, TopupRequest *req, const char *slug,
+							   const char *message, const char *currency);
+static const char *PricingProblem(HeapTuple row, TupleDesc desc, int minor);
+static int	NumericCmp(Datum a, Datum b);
+static Datum CheckOrder(FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *argtypes, Datum *args);
+
+PG_FUNCTION_INFO_V1(topup_topup_card);
+PG_FUNCTION_INFO_V1(topup_check_order_by_id);
+PG_FUNCTION_INFO_V1(topup_check_order_by_key);
+PG_FUNCTION_INFO_V1(topup_order_json);
+
+#define READ_SQL \
+	"SELECT a.kind, a.status::text, a.currency, c.minor_units, p.client_id IS NOT NULL, " \
+	"       p.min_amount, p.max_amount, p.fee_fixed, p.fee_percent " \
+	"  FROM topup.accounts a " \
+	"  JOIN topup.currencies c ON c.code = a.currency " \
+	"  LEFT JOIN topup.pricing p ON p.client_id = a.client_id AND p.currency = a.currency " \
+	" WHERE a.client_id = $1 AND a.account_id = $2 " \
+	"   FOR NO KEY UPDATE OF a"
+
+/*
+ * The top-up write.  $1 client, $2 currency, $3 card, $4 amount, $5 fee,
+ * $6 amount + fee, $7 first slot to try, $8 order id, $9 key,
+ * $10 request hash, $11 reference, $12 entry type, $13 channel,
+ * $14 customer_info, $15 activates the card.
+ */
+#define WRITE_SQL \
+	"WITH m AS (" \
+	"  UPDATE topup.balance_slots SET balance = balance - $6 " \
+	"   WHERE client_id = $1 AND currency = $2 AND book = 'master' " \
+	"     AND slot = (SELECT slot FROM topup.balance_slots " \
+	"                  WHERE client_id = $1 AND currency = $2 AND book = 'master' AND balance >= $6 " \
+	"                  ORDER BY (slot + $7) % " CppAsString2(TOPUP_SLOTS) \
+	"                  LIMIT 1 FOR UPDATE SKIP LOCKED) " \
+	"  RETURNING slot, balance), " \
+	"c AS (" \
+	"  UPDATE topup.accounts a SET balance = a.balance + $4, status = 'active', " \
+	"         customer_info = CASE WHEN $14::jsonb IS NULL THEN a.customer_info " \
+	"                              ELSE COALESCE(a.customer_info, '{}'::jsonb) || $14::jsonb END " \
+	"    FROM m WHERE a.client_id = $1 AND a.account_id = $3 " \
+	"  RETURNING a.balance), " \
+	"f AS (" \
+	"  UPDATE topup.balance_slots SET balance = balance + $5 " \
+	"   WHERE $5 > 0 AND EXISTS (SELECT 1 FROM m) " \
+	"     AND client_id = $1 AND currency = $2 AND book = 'fee' " \
+	"     AND slot = COALESCE((SELECT slot FROM topup.balance_slots " \
+	"                           WHERE client_id = $1 AND currency = $2 AND book = 'fee' " \
+	"                           ORDER BY (slot + $7) % " CppAsString2(TOPUP_SLOTS) \
+	"                           LIMIT 1 FOR UPDATE SKIP LOCKED), $7 % " CppAsString2(TOPUP_SLOTS) ") " \
+	"  RETURNING slot), " \
+	"t AS (" \
+	"  SELECT COALESCE(pg_catalog.sum(s.balance) FILTER (WHERE s.slot <> m.slot), 0) + m.balance AS after " \
+	"    FROM m, topup.balance_slots s " \
+	"   WHERE s.client_id = $1 AND s.currency = $2 AND s.book = 'master' " \
+	"   GROUP BY m.slot, m.balance), " \
+	"l AS (" \
+	"  INSERT INTO topup.ledger (order_id, client_id, book, account_id, currency, amount, balance_after) " \
+	"  SELECT $8, $1, 'account', $3, $2, $4, c.balance FROM c " \
+	"  UNION ALL SELECT $8, $1, 'master', NULL, $2, - $6, t.after FROM t " \
+	"  UNION ALL SELECT $8, $1, 'fee', NULL, $2, $5, NULL FROM f), " \
+	"o AS (" \
+	"  INSERT INTO topup.orders (order_id, order_type, status, topup_status, client_id, account_id, " \
+	"         amount, fee, currency, master_balance_before, master_balance_after, " \
+	"         account_balance_after, idempotency_key, request_hash, reference, entry_type, channel, " \
+	"         card_activated, created_at, completed_at) " \
+	"  SELECT $8, 'card_topup', 'completed', 'completed', $1, $3, $4, $5, $2, t.after + $6, t.after, " \
+	"         c.balance, $9, $10, $11, $12, $13, $15, pg_catalog.now(), pg_catalog.now() FROM t, c " \
+	"  ON CONFLICT (client_id, order_type, idempotency_key) DO NOTHING " \
+	"  RETURNING " TOPUP_ORDER_RESULT_COLUMNS ") " \
+	"SELECT (SELECT pg_catalog.count(*) FROM m), o.* FROM (SELECT 1) AS one LEFT JOIN o ON true"
+
+#define FAIL_SQL \
+	"INSERT INTO topup.orders (order_id, order_type, status, topup_status, client_id, account_id, " \
+	"       amount, currency, error_slug, error_message, idempotency_key, request_hash, reference, " \
+	"       entry_type, channel, card_activated, created_at, failed_at) " \
+	"VALUES ($1, 'card_topup', 'failed', 'failed', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, " \
+	"        false, pg_catalog.now(), pg_catalog.now()) " \
+	"ON CONFLICT (client_id, order_type, idempotency_key) DO NOTHING " \
+	"RETURNING " TOPUP_ORDER_RESULT_COLUMNS
+
+static SPIPlanPtr
+Prepare(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "topup: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	return plan;
+}
+
+static int
+NumericCmp(Datum a, Datum b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, a, b));
+}
+
+/* Append a field of the request fingerprint; NULL differs from "". */
+static void
+AppendField(StringInfo buf, const char *value)
+{
+	if (value == NULL)
+		appendStringInfoChar(buf, '\x01');
+	else
+		appendStringInfoString(buf, value);
+	appendStringInfoChar(buf, '\0');
+}
+
+/*
+ * The fingerprint compared on an idempotent retry: every parameter, with
+ * the amount normalised (10 and 10.00 are the same request) and
+ * customer_info in jsonb's canonical text.
+ */
+static void
+TopupRequestHash(TopupRequest *req)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	AppendField(&buf, "card_topup");
+	AppendField(&buf, req->account_id);
+	AppendField(&buf, numeric_normalize(DatumGetNumeric(req->amount)));
+	AppendField(&buf, req->currency);
+	AppendField(&buf, req->activate ? "t" : "f");
+	AppendField(&buf, req->customer_info ?
+				DatumGetCString(DirectFunctionCall1(jsonb_out, req->customer_info)) : NULL);
+	AppendField(&buf, req->entry_type);
+	AppendField(&buf, req->channel);
+	TopupHmac(buf.data, buf.len, req->request_hash);
+	pfree(buf.data);
+}
+
+/* Store a failed top-up order and return it. */
+static Datum
+StoreTopupFailure(FunctionCallInfo fcinfo, TopupRequest *req, const char *slug,
+				  const char *message, const char *currency)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		v[12];
+	char		n[12];
+	char		reference[TOPUP_REFERENCE_LEN + 1];
+	int			rc;
+
+	if (plan == NULL)
+	{
+		Oid			argtypes[12] = {INT8OID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID};
+
+		plan = Prepare(FAIL_SQL, 12, argtypes);
+	}
+	memset(n, ' ', sizeof(n));
+	v[0] = Int64GetDatum(TopupNextOrderId());
+	v[1] = CStringGetTextDatum(req->client_id);
+	v[2] = CStringGetTextDatum(req->account_id);
+	v[3] = req->amount;
+	v[4] = currency ? CStringGetTextDatum(currency) : (Datum) 0;
+	n[4] = currency ? ' ' : 'n';
+	v[5] = CStringGetTextDatum(slug);
+	v[6] = CStringGetTextDatum(message);
+	v[7] = CStringGetTextDatum(req->key);
+	v[8] = PointerGetDatum(TopupByteaFrom(req->request_hash, TOPUP_HASH_LEN));
+	TopupNewReference(reference);
+	v[9] = CStringGetTextDatum(reference);
+	v[10] = CStringGetTextDatum(req->entry_type);
+	v[11] = req->channel ? CStringGetTextDatum(req->channel) : (Datum) 0;
+	n[11] = req->channel ? ' ' : 'n';
+
+	rc = SPI_execute_plan(plan, v, n, false, 0);
+	TopupSPICheck(rc, SPI_OK_INSERT_RETURNING, "storing a failed top-up");
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to a concurrent request with the same idempotency key")));
+	return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, false);
+}
+
+/*
+ * Why the pricing rule of the read row cannot price an order (a missing or
+ * misconfigured rule), or NULL.  set_pricing never stores a bad rule, but
+ * the table may be edited, or the currency's minor units changed, later.
+ */
+static const char *
+PricingProblem(HeapTuple row, TupleDesc desc, int minor)
+{
+	bool		isnull;
+	Datum		zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+	Datum		hundred = DirectFunctionCall1(int4_numeric, Int32GetDatum(100));
+	Datum		min,
+				max,
+				fixed,
+				percent;
+	bool		ok;
+
+	if (!DatumGetBool(SPI_getbinval(row, desc, C_HAS_RULE, &isnull)))
+		return "no pricing rule for this client and currency";
+	min = SPI_getbinval(row, desc, C_MIN, &isnull);
+	max = SPI_getbinval(row, desc, C_MAX, &isnull);
+	fixed = SPI_getbinval(row, desc, C_FEE_FIXED, &isnull);
+	percent = SPI_getbinval(row, desc, C_FEE_PERCENT, &isnull);
+
+	if (NumericCmp(min, zero) <= 0 || NumericCmp(min, max) > 0)
+		return "the pricing rule's amount limits are inconsistent";
+	if (NumericCmp(fixed, zero) < 0 || NumericCmp(percent, zero) < 0 || NumericCmp(percent, hundred) > 0)
+		return "the pricing rule's fee is out of range";
+	(void) TopupCheckAmount(min, minor, &ok);
+	if (ok)
+		(void) TopupCheckAmount(max, minor, &ok);
+	if (ok && NumericCmp(fixed, zero) > 0)
+		(void) TopupCheckAmount(fixed, minor, &ok);
+	if (!ok)
+		return "the pricing rule has more decimals than the currency allows";
+	return NULL;
+}
+
+static Datum
+TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
+{
+	static SPIPlanPtr read_plan = NULL;
+	static SPIPlanPtr write_plan = NULL;
+	HeapTuple	row;
+	TupleDesc	desc;
+	Datum		args[15];
+	char		nulls[15];
+	bool		isnull;
+	int			rc;
+	char	   *card_currency;
+	char	   *status;
+	int			minor;
+	bool		ok;
+	Datum		fee;
+	Datum		total;
+	const char *problem;
+	char		reference[TOPUP_REFERENCE_LEN + 1];
+	int			attempt;
+	uint8		start;
+
+	if (TopupFindIdempotent(req->client_id, "card_topup", req->key, req->request_hash, &row, &desc))
+		return TopupOrderResult(fcinfo, row, desc, 1, true);
+
+	/* the card, locked first (lock order: card, master slots, fee slot) */
+	if (read_plan == NULL)
+		read_plan = Prepare(READ_SQL, 2, (Oid[]) {TEXTOID, TEXTOID});
+	args[0] = CStringGetTextDatum(req->client_id);
+	args[1] = CStringGetTextDatum(req->account_id);
+	rc = SPI_execute_plan(read_plan, args, NULL, false, 1);
+	TopupSPICheck(rc, SPI_OK_SELECT, "card look-up");
+
+	if (SPI_processed == 0 ||
+		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, C_KIND), "card") != 0)
+	{
+		/* decimals can only be judged against a currency that was given */
+		if (req->currency != NULL)
+		{
+			int			m = TopupCurrencyMinorUnits(req->currency);
+
+			if (m >= 0)
+			{
+				(void) TopupCheckAmount(req->amount, m, &ok);
+				if (!ok)
+					ereport(ERROR,
+							(errcode(ERRCODE_TOPUP_INVALID_AMOUNT),
+							 errmsg("invalid amount"),
+							 errdetail("An amount has at most %d decimal places in %s.", m, req->currency)));
+			}
+		}
+		return StoreTopupFailure(fcinfo, req, "card_not_found", "no such card", req->currency);
+	}
+	row = SPI_copytuple(SPI_tuptable->vals[0]);
+	desc = SPI_tuptable->tupdesc;
+	card_currency = SPI_getvalue(row, desc, C_CURRENCY);
+	status = SPI_getvalue(row, desc, C_STATUS);
+	minor = DatumGetInt32(SPI_getbinval(row, desc, C_MINOR, &isnull));
+
+	/* a raised error: the amount has more decimals than its currency allows */
+	{
+		const char *cur = card_currency;
+		int			m = minor;
+
+		if (req->currency != NULL && strcmp(req->currency, card_currency) != 0)
+		{
+			m = TopupCurrencyMinorUnits(req->currency);
+			cur = req->currency;
+		}
+		if (m >= 0)
+		{
+			Datum		normalized = TopupCheckAmount(req->amount, m, &ok);
+
+			if (!ok)
+				ereport(ERROR,
+						(errcode(ERRCODE_TOPUP_INVALID_AMOUNT),
+						 errmsg("invalid amount"),
+						 errdetail("An amount has at most %d decimal places in %s.", m, cur)));
+			req->amount = normalized;
+		}
+	}
+
+	/* stored failures, in the contract's order */
+	if (req->currency != NULL && strcmp(req->currency, card_currency) != 0)
+		return StoreTopupFailure(fcinfo, req, "currency_mismatch",
+								 psprintf("the card is in %s, not %s", card_currency, req->currency),
+								 req->currency);
+	if (!(strcmp(status, "active") == 0 ||
+		  (strcmp(status, "inactive") == 0 && req->activate)))
+		return StoreTopupFailure(fcinfo, req, "card_not_active",
+								 psprintf("the card is %s", status), card_currency);
+	problem = PricingProblem(row, desc, minor);
+	if (problem != NULL)
+		return StoreTopupFailure(fcinfo, req, "invalid_pricing", problem, card_currency);
+	if (NumericCmp(req->amount, SPI_getbinval(row, desc, C_MIN, &isnull)) < 0)
+		return StoreTopupFailure(fcinfo, req, "amount_below_minimum",
+								 psprintf("the minimum top-up is %s %s",
+										  SPI_getvalue(row, desc, C_MIN), card_currency),
+								 card_currency);
+	if (NumericCmp(req->amount, SPI_getbinval(row, desc, C_MAX, &isnull)) > 0)
+		return StoreTopupFailure(fcinfo, req, "amount_above_maximum",
+								 psprintf("the maximum top-up is %s %s",
+										  SPI_getvalue(row, desc, C_MAX), card_currency),
+								 card_currency);
+
+	/* fee = fee_fixed + fee_percent / 100 * amount, half up to minor units */
+	fee = DirectFunctionCall2(numeric_div, SPI_getbinval(row, desc, C_FEE_PERCENT, &isnull),
+							  DirectFunctionCall1(int4_numeric, Int32GetDatum(100)));
+	fee = DirectFunctionCall2(numeric_mul, fee, req->amount);
+	fee = DirectFunctionCall2(numeric_add, SPI_getbinval(row, desc, C_FEE_FIXED, &isnull), fee);
+	fee = DirectFunctionCall2(numeric_round, fee, Int32GetDatum(minor));
+	total = DirectFunctionCall2(numeric_add, req->amount, fee);
+
+	/* write: fast path, then (if no free slot covers it) the slow path */
+	if (write_plan == NULL)
+	{
+		Oid			argtypes[15] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, NUMERICOID,
+			INT4OID, INT8OID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BOOLOID};
+
+		write_plan = Prepare(WRITE_SQL, 15, argtypes);
+	}
+	memset(nulls, ' ', sizeof(nulls));
+	args[0] = CStringGetTextDatum(req->client_id);
+	args[1] = CStringGetTextDatum(card_currency);
+	args[2] = CStringGetTextDatum(req->account_id);
+	args[3] = req->amount;
+	args[4] = fee;
+	args[5] = total;
+	TopupRandomBytes(&start, 1);
+	args[6] = Int32GetDatum(start % TOPUP_SLOTS);
+	args[7] = Int64GetDatum(TopupNextOrderId());
+	args[8] = CStringGetTextDatum(req->key);
+	args[9] = PointerGetDatum(TopupByteaFrom(req->request_hash, TOPUP_HASH_LEN));
+	TopupNewReference(reference);
+	args[10] = CStringGetTextDatum(reference);
+	args[11] = CStringGetTextDatum(req->entry_type);
+	args[12] = req->channel ? CStringGetTextDatum(req->channel) : (Datum) 0;
+	nulls[12] = req->channel ? ' ' : 'n';
+	args[13] = req->customer_info;
+	nulls[13] = req->customer_info ? ' ' : 'n';
+	args[14] = BoolGetDatum(strcmp(status, "inactive") == 0);
+
+	for (attempt = 0; attempt < 2; attempt++)
+	{
+		rc = SPI_execute_plan(write_plan, args, nulls, false, 0);
+		TopupSPICheck(rc, SPI_OK_SELECT, "top-up");
+		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) == 1)
+		{
+			(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+			if (isnull)
+				elog(ERROR, "topup: top-up order was not written");
+			return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, false);
+		}
+		if (attempt > 0)
+			break;
+		/* no free slot covers it: decide with every slot locked */
+		if (!TopupMasterSlowPath(args[0], args[1], total, minor,
+								 (TOPUP_SLOTS - start % TOPUP_SLOTS) % TOPUP_SLOTS))
+			return StoreTopupFailure(fcinfo, req, "insufficient_funds",
+									 "the master balance cannot cover amount and fee", card_currency);
+	}
+	elog(ERROR, "topup: master debit failed after rebalancing");
+	return (Datum) 0;			/* keep compiler quiet */
+}
+
+/*
+ * topup.topup_card(account_id, amount, idempotency_key, currency, activate,
+ *					customer_info, entry_type, channel, client_id)
+ */
+Datum
+topup_topup_card(PG_FUNCTION_ARGS)
+{
+	TopupRequest req;
+	Datum		result;
+	int			saved;
+	Numeric		num;
+
+	memset(&req, 0, sizeof(req));
+	req.account_id = TopupTextArg(fcinfo, 0);
+	req.key = TopupTextArg(fcinfo, 2);
+	req.currency = TopupTextArg(fcinfo, 3);
+	req.entry_type = TopupTextArg(fcinfo, 6);
+	req.channel = TopupTextArg(fcinfo, 7);
+	req.client_id = TopupTextArg(fcinfo, 8);
+
+	/* raised errors: nothing is stored, the caller corrects and retries */
+	if (req.key == NULL || req.key[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_TOPUP_IDEMPOTENCY_KEY_REQUIRED),
+				 errmsg("an idempotency key is required"),
+				 errhint("Send a unique key per top-up, e.g. your order number.")));
+	if (strlen(req.key) > 255)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("idempotency_key must have 1 to 255 characters")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_TOPUP_INVALID_AMOUNT),
+				 errmsg("invalid amount"),
+				 errdetail("The amount is missing.")));
+	req.amount = PG_GETARG_DATUM(1);
+	num = DatumGetNumeric(req.amount);
+	if (numeric_is_nan(num) ||
+#if PG_VERSION_NUM >= 140000
+		numeric_is_inf(num) ||
+#endif
+		TopupNumericSign(req.amount) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_TOPUP_INVALID_AMOUNT),
+				 errmsg("invalid amount"),
+				 errdetail("The amount must be a positive number.")));
+	if (req.entry_type == NULL || strlen(req.entry_type) != 1 ||
+		strchr("BKMP", req.entry_type[0]) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_TOPUP_INVALID_ENTRY_TYPE),
+				 errmsg("invalid entry type"),
+				 errdetail("The entry type is B (barcode), K (keyed), M (magnetic stripe) or P (proximity).")));
+	if (!PG_ARGISNULL(5))
+		req.customer_info = TopupValidateCustomerInfo(PG_GETARG_DATUM(5));
+	if (PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("activate must not be null")));
+	req.activate = PG_GETARG_BOOL(4);
+	if (req.account_id == NULL || req.account_id[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("account_id must not be null or empty")));
+	if (req.client_id == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("client_id must not be null")));
+	TopupRequestHash(&req);
+
+	saved = TopupEnterInternal();
+	PG_TRY();
+	{
+		SPI_connect();
+		if (!TopupClientExists(req.client_id))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("client \"%s\" does not exist", req.client_id)));
+		result = TopupCard(fcinfo, &req);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		TopupLeaveInternal(saved);
+	}
+	PG_END_TRY();
+	PG_RETURN_DATUM(result);
+}
+
+/* Run an order look-up; order_not_found when it finds nothing. */
+static Datum
+CheckOrder(FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *argtypes, Datum *args)
+{
+	Datum		result;
+	int			rc;
+
+	SPI_connect();
+	rc = SPI_execute_with_args(sql, nargs, argtypes, args, NULL, true, 1);
+	TopupSPICheck(rc, SPI_OK_SELECT, "order look-up");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_TOPUP_ORDER_NOT_FOUND),
+				 errmsg("order not found")));
+	result = TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, false);
+	SPI_finish();
+	return result;
+}
+
+/* topup.check_order(order_id bigint, client_id text) */
+Datum
+topup_check_order_by_id(PG_FUNCTION_ARGS)
+{
+	Datum		args[2];
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_TOPUP_ORDER_NOT_FOUND),
+				 errmsg("order not found")));
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = PG_GETARG_DATUM(1);
+	PG_RETURN_DATUM(CheckOrder(fcinfo,
+							   "SELECT " TOPUP_ORDER_RESULT_COLUMNS " FROM topup.orders "
+							   " WHERE order_id = $1 AND client_id = $2",
+							   2, (Oid[]) {INT8OID, TEXTOID}, args));
+}
+
+/* topup.check_order(idempotency_key text, order_type text, client_id text) */
+Datum
+topup_check_order_by_key(PG_FUNCTION_ARGS)
+{
+	Datum		args[3];
+	char	   *order_type = TopupTextArg(fcinfo, 1);
+
+	if (order_type == NULL ||
+		(strcmp(order_type, "card_topup") != 0 && strcmp(order_type, "voucher_redeem") != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid order type \"%s\"", order_type ? order_type : "(null)"),
+				 errhint("The order type is \"card_topup\" or \"voucher_redeem\".")));
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_TOPUP_ORDER_NOT_FOUND),
+				 errmsg("order not found")));
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = PG_GETARG_DATUM(1);
+	args[2] = PG_GETARG_DATUM(2);
+	PG_RETURN_DATUM(CheckOrder(fcinfo,
+							   "SELECT " TOPUP_ORDER_RESULT_COLUMNS " FROM topup.orders "
+							   " WHERE idempotency_key = $1 AND order_type = $2 AND client_id = $3",
+							   3, (Oid[]) {TEXTOID, TEXTOID, TEXTOID}, args));
+}
+
+/*
+ * topup.order_json(order_id, client_id): the CardTopupOrder document.
+ * Amounts and balances are decimal strings, times ISO 8601 in UTC, and
+ * absent values JSON null.
+ */
+Datum
+topup_order_json(PG_FUNCTION_ARGS)
+{
+	Datum		args[2];
+	Datum		result;
+	bool		isnull;
+	int			rc;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_TOPUP_ORDER_NOT_FOUND),
+				 errmsg("order not found")));
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = PG_GETARG_DATUM(1);
+
+	SPI_connect();
+	rc = SPI_execute_with_args(
+							   "WITH iso(f) AS (SELECT 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
+							   "SELECT pg_catalog.jsonb_build_object("
+							   " 'order_id', o.order_id::text, "
+							   " 'order_type', o.order_type, "
+							   " 'status', o.status::text, "
+							   " 'card_id', o.account_id, "
+							   " 'balance_before', o.master_balance_before::text, "
+							   " 'balance_after', o.master_balance_after::text, "
+							   " 'last_error', o.error_message, "
+							   " 'last_error_slug', o.error_slug, "
+							   " 'data', pg_catalog.jsonb_build_object("
+							   "      'amount', o.amount::text, 'fee', o.fee::text, 'currency', o.currency, "
+							   "      'entry_type', o.entry_type, 'channel', o.channel, 'reference', o.reference), "
+							   " 'created_at', pg_catalog.to_char(o.created_at AT TIME ZONE 'UTC', iso.f), "
+							   " 'completed_at', pg_catalog.to_char(o.completed_at AT TIME ZONE 'UTC', iso.f), "
+							   " 'failed_at', pg_catalog.to_char(o.failed_at AT TIME ZONE 'UTC', iso.f), "
+							   " 'topup_status', o.topup_status::text) "
+							   "  FROM topup.orders o, iso "
+							   " WHERE o.order_id = $1 AND o.client_id = $2",
+							   2, (Oid[]) {INT8OID, TEXTOID}, args, NULL, true, 1);
+	TopupSPICheck(rc, SPI_OK_SELECT, "order look-up");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_TOPUP_ORDER_NOT_FOUND),
+				 errmsg("order not found")));
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	result = SPI_datumTransfer(result, false, -1);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
