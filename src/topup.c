@@ -11,7 +11,7 @@
 #include "utils/guc.h"
 
 #if PG_VERSION_NUM >= 180000
-PG_MODULE_MAGIC_EXT(.name = "topup", .version = "0.1.0");
+PG_MODULE_MAGIC_EXT(.name = "topup", .version = "0.2.0");
 #else
 PG_MODULE_MAGIC;
 #endif
