@@ -69,6 +69,48 @@ CALL topup.run_expiry();
 SELECT series, quantity, new, expired FROM topup.series_list WHERE series = 'PROMO';
 
 \echo
+\echo '== 7. An API client tops up prepaid cards from its master balance'
+SELECT topup.create_client('acme-api', 'ACME mobile wallet');
+SELECT topup.set_pricing('USD', 5, 500, 0.25, 1.5, 'acme-api');
+SELECT topup.fund_master(1000, 'USD', 'wire-2026-11-001', 'acme-api') AS master_balance;
+\echo '-- the same wire reported twice is credited once'
+SELECT topup.fund_master(1000, 'USD', 'wire-2026-11-001', 'acme-api') AS master_balance;
+SELECT topup.open_account('914639258868515', 'USD', 'card', false, NULL, 'acme-api');
+SELECT topup.open_account('914639258868516', 'USD', 'card', true, NULL, 'acme-api');
+\echo '-- the seed request: top up 100 USD, activate the card, store the customer'
+SELECT status, topup_status, amount, fee, master_balance_before, master_balance_after,
+       account_balance_after, replayed
+  FROM topup.topup_card('914639258868515', 100, '20250401123534801', 'USD', true,
+       '{"customerType": "1", "firstName": "Jon1", "middleName": "Mid2", "lastName": "Doe3",
+         "address1": "295R+VM Settat, Morocco", "address2": "Settat,Morocco", "city": "Morocco",
+         "state": "Settat", "postal": "", "country": "US", "mailPref": "O", "phone": "+8612154154",
+         "isMobile": "N", "phonePref": "O", "email": "Jon@gmail.com", "emailPref": "O",
+         "birthday": "20000101", "anniversary": "", "gender": ""}',
+       'K', 'FACTOR4', 'acme-api');
+\echo '-- the client times out and retries: same order, replayed, charged once'
+SELECT status, amount, fee, master_balance_after, replayed
+  FROM topup.topup_card('914639258868515', 100, '20250401123534801', 'USD', true,
+       '{"customerType": "1", "firstName": "Jon1", "middleName": "Mid2", "lastName": "Doe3",
+         "address1": "295R+VM Settat, Morocco", "address2": "Settat,Morocco", "city": "Morocco",
+         "state": "Settat", "postal": "", "country": "US", "mailPref": "O", "phone": "+8612154154",
+         "isMobile": "N", "phonePref": "O", "email": "Jon@gmail.com", "emailPref": "O",
+         "birthday": "20000101", "anniversary": "", "gender": ""}',
+       'K', 'FACTOR4', 'acme-api');
+\echo '-- refusals are orders too: below the minimum; a large top-up goes through; the next one exceeds what is left'
+SELECT status, error_slug, error_message
+  FROM topup.topup_card('914639258868516', 2, 'ord-2', client_id => 'acme-api');
+SELECT status, error_slug, error_message
+  FROM topup.topup_card('914639258868516', 500, 'ord-3', client_id => 'acme-api');
+SELECT status, error_slug, error_message
+  FROM topup.topup_card('914639258868516', 499.99, 'ord-4', client_id => 'acme-api');
+\echo '-- polling: check_order by key, and the CardTopupOrder document'
+SELECT status, topup_status, amount, fee FROM topup.check_order('20250401123534801', 'card_topup', 'acme-api');
+SELECT jsonb_pretty(topup.order_json(order_id, 'acme-api') - 'created_at' - 'completed_at'
+                    #- '{data,reference}')
+  FROM topup.check_order('20250401123534801', 'card_topup', 'acme-api');
+SELECT * FROM topup.master_balances ORDER BY client_id, currency;
+
+\echo
 \echo '== Admin view: voucher_list'
 SELECT status, serial, series, amount, currency, pin_masked, reseller, activated_by
   FROM topup.voucher_list ORDER BY serial;
@@ -81,16 +123,18 @@ SELECT series, amount, currency, quantity, new, activated, expired, blocked,
 
 \echo
 \echo '== Admin view: account_list'
-SELECT account_id, kind, currency, balance, status FROM topup.account_list ORDER BY account_id;
+SELECT client_id, account_id, kind, currency, balance, status, customer_name
+  FROM topup.account_list ORDER BY client_id, account_id;
 
 \echo
 \echo '== Admin view: account_payments (customer payment history)'
-SELECT account_id, payment_type, amount, currency, balance_after, comment
+SELECT account_id, payment_type, amount, currency, balance_after,
+       regexp_replace(comment, 'TU[A-Z2-9]{20}', 'TU…') AS comment
   FROM topup.account_payments ORDER BY order_id;
 
 \echo
 \echo '== Admin view: order_list'
-SELECT order_id, order_type, status, account_id, serial, amount, error_slug
+SELECT order_id, order_type, status, client_id, account_id, serial, amount, fee, error_slug
   FROM topup.order_list ORDER BY order_id;
 
 \echo

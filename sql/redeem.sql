@@ -445,6 +445,13 @@ SELECT status FROM topup.vouchers WHERE client_id = 't_redeem' AND series = 'RA'
 INSERT INTO res SELECT 'k_other', * FROM topup.redeem_voucher(:'pin_ro1', 'alice', 'k-ok', client_id => 't_redeem_other') RETURNING :cols;
 SELECT * FROM pg_temp.delta();
 SELECT a.order_id <> b.order_id AS different_orders FROM res a, res b WHERE a.step = 'k_ok' AND b.step = 'k_other';
+-- ... and per order type: a card top-up may use 'k-ok' too (it fails on
+-- its own terms, a stored card_not_found, not idempotency_key_reused)
+SELECT order_type, status, error_slug, replayed
+  FROM topup.topup_card('nocard', 5, 'k-ok', client_id => 't_redeem');
+INSERT INTO res SELECT 'k_ok_replay3', * FROM topup.redeem_voucher(:'pin9', 'alice', 'k-ok', client_id => 't_redeem') RETURNING :cols;
+SELECT * FROM pg_temp.delta();
+SELECT a.order_id = b.order_id AS same_order FROM res a, res b WHERE a.step = 'k_ok' AND b.step = 'k_ok_replay3';
 
 -- key length: 1 to 255 characters
 SELECT pg_temp.try(format($$SELECT * FROM topup.redeem_voucher(%L, 'alice', '', client_id => 't_redeem')$$, :'pin10')) AS empty_key;
@@ -531,7 +538,7 @@ SELECT count(*) AS mismatches
         r.created_at, r.completed_at, r.failed_at);
 -- every stored order of our clients was returned by some call
 SELECT count(*) AS unreturned FROM topup.orders o
- WHERE o.client_id IN ('t_redeem', 't_redeem_other')
+ WHERE o.client_id IN ('t_redeem', 't_redeem_other') AND o.order_type = 'voucher_redeem'
    AND NOT EXISTS (SELECT 1 FROM res r WHERE r.order_id = o.order_id);
 -- replayed is true exactly for the replays
 SELECT step FROM res WHERE replayed ORDER BY step;
