@@ -17,14 +17,15 @@ OBJS = \
 	src/accounts.o \
 	src/customer_info.o \
 	src/master.o \
-	src/cards.o
+	src/cards.o \
+	src/plans.o
 
 # The 0.1.0 install script is assembled from the parts under sql/0.1.0/,
 # one file per kind of object, concatenated in name order.
 DATA_built = topup--0.1.0.sql
 DATA = $(wildcard sql/topup--*--*.sql)
 
-REGRESS = serial customer_info generate export redeem vouchers_trigger guards expiry verify
+REGRESS = serial customer_info generate export redeem vouchers_trigger guards expiry verify pricing topup upgrade
 ISOLATION = double_redeem same_key_redeem expiry_vs_redeem
 
 SHLIB_LINK += -lcrypto

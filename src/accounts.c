@@ -58,18 +58,11 @@ TopupCurrencyMinorUnits(const char *currency)
 
 	if (currency == NULL)
 		return -1;
-	if (plan == NULL)
-	{
-		Oid			argtypes[1] = {TEXTOID};
-
-		plan = SPI_prepare("SELECT minor_units FROM topup.currencies WHERE code OPERATOR(pg_catalog.=) $1",
-						   1, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "topup: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-	}
 	arg = CStringGetTextDatum(currency);
-	rc = SPI_execute_plan(plan, &arg, NULL, true, 1);
+	rc = SPI_execute_plan(TopupPreparePlan(&plan,
+										   "SELECT minor_units FROM topup.currencies WHERE code OPERATOR(pg_catalog.=) $1",
+										   1, (Oid[]) {TEXTOID}),
+						  &arg, NULL, true, 1);
 	TopupSPICheck(rc, SPI_OK_SELECT, "currency look-up");
 	if (SPI_processed == 0)
 		return -1;
@@ -120,18 +113,11 @@ TopupClientExists(const char *client_id)
 	Datum		arg;
 	int			rc;
 
-	if (plan == NULL)
-	{
-		Oid			argtypes[1] = {TEXTOID};
-
-		plan = SPI_prepare("SELECT 1 FROM topup.clients WHERE client_id OPERATOR(pg_catalog.=) $1",
-						   1, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "topup: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-	}
 	arg = CStringGetTextDatum(client_id);
-	rc = SPI_execute_plan(plan, &arg, NULL, true, 1);
+	rc = SPI_execute_plan(TopupPreparePlan(&plan,
+										   "SELECT 1 FROM topup.clients WHERE client_id OPERATOR(pg_catalog.=) $1",
+										   1, (Oid[]) {TEXTOID}),
+						  &arg, NULL, true, 1);
 	TopupSPICheck(rc, SPI_OK_SELECT, "client look-up");
 	return SPI_processed > 0;
 }

@@ -9,9 +9,10 @@
  *	  pricing rule, and one writable CTE that debits a master slot that
  *	  covers amount + fee (SKIP LOCKED), credits the card and a fee slot,
  *	  writes the ledger entries and the completed order.  If no free slot
- *	  covers the charge, the CTE writes nothing and the slow path in
- *	  master.c decides, with every slot locked, whether the whole balance
- *	  covers it.
+ *	  covers the charge, the CTE writes nothing; it is tried once more
+ *	  waiting for a busy covering slot, and if no slot covers it at all,
+ *	  the slow path in master.c decides, with every slot locked, whether
+ *	  the whole balance covers it.
  *
  *-------------------------------------------------------------------------
  */
@@ -75,35 +76,42 @@ PG_FUNCTION_INFO_V1(topup_order_json);
 	"   FOR NO KEY UPDATE OF a"
 
 /*
- * The top-up write.  $1 client, $2 currency, $3 card, $4 amount, $5 fee,
+ * The top-up write.  master_lock is how ms picks the master slot: SKIP
+ * LOCKED takes a free slot that covers the charge; plain FOR UPDATE waits
+ * for the first covering slot (used when every covering slot was busy).
+ * The slots are picked in CTEs, not in subqueries of the UPDATEs: when an
+ * UPDATE meets a row changed since its snapshot, the recheck would run such
+ * a subquery again and could pick another slot, skipping the update; a
+ * CTE's row is carried into the recheck as it was.  $1 client, $2 currency, $3 card, $4 amount, $5 fee,
  * $6 amount + fee, $7 first slot to try, $8 order id, $9 key,
  * $10 request hash, $11 reference, $12 entry type, $13 channel,
  * $14 customer_info, $15 activates the card.
  */
-#define WRITE_SQL \
-	"WITH m AS (" \
-	"  UPDATE topup.balance_slots SET balance = balance - $6 " \
-	"   WHERE client_id = $1 AND currency = $2 AND book = 'master' " \
-	"     AND slot = (SELECT slot FROM topup.balance_slots " \
-	"                  WHERE client_id = $1 AND currency = $2 AND book = 'master' AND balance >= $6 " \
-	"                  ORDER BY (slot + $7) % " CppAsString2(TOPUP_SLOTS) \
-	"                  LIMIT 1 FOR UPDATE SKIP LOCKED) " \
-	"  RETURNING slot, balance), " \
+#define WRITE_SQL(master_lock) \
+	"WITH ms AS (" \
+	"  SELECT slot FROM topup.balance_slots " \
+	"   WHERE client_id = $1 AND currency = $2 AND book = 'master' AND balance >= $6 " \
+	"   ORDER BY (slot + $7) % " CppAsString2(TOPUP_SLOTS) " LIMIT 1 " master_lock "), " \
+	"m AS (" \
+	"  UPDATE topup.balance_slots s SET balance = s.balance - $6 FROM ms " \
+	"   WHERE s.client_id = $1 AND s.currency = $2 AND s.book = 'master' AND s.slot = ms.slot " \
+	"  RETURNING s.slot, s.balance), " \
 	"c AS (" \
 	"  UPDATE topup.accounts a SET balance = a.balance + $4, status = 'active', " \
 	"         customer_info = CASE WHEN $14::jsonb IS NULL THEN a.customer_info " \
 	"                              ELSE COALESCE(a.customer_info, '{}'::jsonb) || $14::jsonb END " \
 	"    FROM m WHERE a.client_id = $1 AND a.account_id = $3 " \
 	"  RETURNING a.balance), " \
+	"fs AS (" \
+	"  SELECT COALESCE((SELECT slot FROM topup.balance_slots " \
+	"                    WHERE client_id = $1 AND currency = $2 AND book = 'fee' " \
+	"                    ORDER BY (slot + $7) % " CppAsString2(TOPUP_SLOTS) \
+	"                    LIMIT 1 FOR UPDATE SKIP LOCKED), $7 % " CppAsString2(TOPUP_SLOTS) ") AS slot " \
+	"   WHERE $5 > 0 AND EXISTS (SELECT 1 FROM m)), " \
 	"f AS (" \
-	"  UPDATE topup.balance_slots SET balance = balance + $5 " \
-	"   WHERE $5 > 0 AND EXISTS (SELECT 1 FROM m) " \
-	"     AND client_id = $1 AND currency = $2 AND book = 'fee' " \
-	"     AND slot = COALESCE((SELECT slot FROM topup.balance_slots " \
-	"                           WHERE client_id = $1 AND currency = $2 AND book = 'fee' " \
-	"                           ORDER BY (slot + $7) % " CppAsString2(TOPUP_SLOTS) \
-	"                           LIMIT 1 FOR UPDATE SKIP LOCKED), $7 % " CppAsString2(TOPUP_SLOTS) ") " \
-	"  RETURNING slot), " \
+	"  UPDATE topup.balance_slots s SET balance = s.balance + $5 FROM fs " \
+	"   WHERE s.client_id = $1 AND s.currency = $2 AND s.book = 'fee' AND s.slot = fs.slot " \
+	"  RETURNING s.slot), " \
 	"t AS (" \
 	"  SELECT COALESCE(pg_catalog.sum(s.balance) FILTER (WHERE s.slot <> m.slot), 0) + m.balance AS after " \
 	"    FROM m, topup.balance_slots s " \
@@ -134,16 +142,6 @@ PG_FUNCTION_INFO_V1(topup_order_json);
 	"ON CONFLICT (client_id, order_type, idempotency_key) DO NOTHING " \
 	"RETURNING " TOPUP_ORDER_RESULT_COLUMNS
 
-static SPIPlanPtr
-Prepare(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "topup: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	return plan;
-}
 
 static int
 NumericCmp(Datum a, Datum b)
@@ -197,13 +195,8 @@ StoreTopupFailure(FunctionCallInfo fcinfo, TopupRequest *req, const char *slug,
 	char		reference[TOPUP_REFERENCE_LEN + 1];
 	int			rc;
 
-	if (plan == NULL)
-	{
-		Oid			argtypes[12] = {INT8OID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID,
-		TEXTOID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID};
-
-		plan = Prepare(FAIL_SQL, 12, argtypes);
-	}
+	Oid			argtypes[12] = {INT8OID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID};
 	memset(n, ' ', sizeof(n));
 	v[0] = Int64GetDatum(TopupNextOrderId());
 	v[1] = CStringGetTextDatum(req->client_id);
@@ -221,7 +214,7 @@ StoreTopupFailure(FunctionCallInfo fcinfo, TopupRequest *req, const char *slug,
 	v[11] = req->channel ? CStringGetTextDatum(req->channel) : (Datum) 0;
 	n[11] = req->channel ? ' ' : 'n';
 
-	rc = SPI_execute_plan(plan, v, n, false, 0);
+	rc = SPI_execute_plan(TopupPreparePlan(&plan, FAIL_SQL, 12, argtypes), v, n, false, 0);
 	TopupSPICheck(rc, SPI_OK_INSERT_RETURNING, "storing a failed top-up");
 	if (SPI_processed != 1)
 		ereport(ERROR,
@@ -272,7 +265,9 @@ static Datum
 TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 {
 	static SPIPlanPtr read_plan = NULL;
-	static SPIPlanPtr write_plan = NULL;
+	static SPIPlanPtr write_plans[2] = {NULL, NULL};
+	static Oid	write_types[15] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, NUMERICOID,
+		INT4OID, INT8OID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BOOLOID};
 	HeapTuple	row;
 	TupleDesc	desc;
 	Datum		args[15];
@@ -294,11 +289,10 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 		return TopupOrderResult(fcinfo, row, desc, 1, true);
 
 	/* the card, locked first (lock order: card, master slots, fee slot) */
-	if (read_plan == NULL)
-		read_plan = Prepare(READ_SQL, 2, (Oid[]) {TEXTOID, TEXTOID});
 	args[0] = CStringGetTextDatum(req->client_id);
 	args[1] = CStringGetTextDatum(req->account_id);
-	rc = SPI_execute_plan(read_plan, args, NULL, false, 1);
+	rc = SPI_execute_plan(TopupPreparePlan(&read_plan, READ_SQL, 2, (Oid[]) {TEXTOID, TEXTOID}),
+						  args, NULL, false, 1);
 	TopupSPICheck(rc, SPI_OK_SELECT, "card look-up");
 
 	if (SPI_processed == 0 ||
@@ -382,13 +376,8 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 	total = DirectFunctionCall2(numeric_add, req->amount, fee);
 
 	/* write: fast path, then (if no free slot covers it) the slow path */
-	if (write_plan == NULL)
-	{
-		Oid			argtypes[15] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, NUMERICOID,
-			INT4OID, INT8OID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BOOLOID};
-
-		write_plan = Prepare(WRITE_SQL, 15, argtypes);
-	}
+	(void) TopupPreparePlan(&write_plans[0], WRITE_SQL("FOR UPDATE SKIP LOCKED"), 15, write_types);
+	(void) TopupPreparePlan(&write_plans[1], WRITE_SQL("FOR UPDATE"), 15, write_types);
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = CStringGetTextDatum(req->client_id);
 	args[1] = CStringGetTextDatum(card_currency);
@@ -410,9 +399,20 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 	nulls[13] = req->customer_info ? ' ' : 'n';
 	args[14] = BoolGetDatum(strcmp(status, "inactive") == 0);
 
-	for (attempt = 0; attempt < 2; attempt++)
+	/*
+	 * Attempt 0 takes a free slot that covers the charge; attempt 1 waits
+	 * for a busy one that did; attempt 2 runs after the slow path has locked
+	 * every slot and put the charge on the slot tried first.
+	 */
+	for (attempt = 0; attempt < 3; attempt++)
 	{
-		rc = SPI_execute_plan(write_plan, args, nulls, false, 0);
+		if (attempt == 2 &&
+			!TopupMasterSlowPath(args[0], args[1], total, minor,
+								 (TOPUP_SLOTS - start % TOPUP_SLOTS) % TOPUP_SLOTS))
+			return StoreTopupFailure(fcinfo, req, "insufficient_funds",
+									 "the master balance cannot cover amount and fee", card_currency);
+
+		rc = SPI_execute_plan(write_plans[attempt == 1], args, nulls, false, 0);
 		TopupSPICheck(rc, SPI_OK_SELECT, "top-up");
 		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) == 1)
 		{
@@ -421,13 +421,6 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 				elog(ERROR, "topup: top-up order was not written");
 			return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, false);
 		}
-		if (attempt > 0)
-			break;
-		/* no free slot covers it: decide with every slot locked */
-		if (!TopupMasterSlowPath(args[0], args[1], total, minor,
-								 (TOPUP_SLOTS - start % TOPUP_SLOTS) % TOPUP_SLOTS))
-			return StoreTopupFailure(fcinfo, req, "insufficient_funds",
-									 "the master balance cannot cover amount and fee", card_currency);
 	}
 	elog(ERROR, "topup: master debit failed after rebalancing");
 	return (Datum) 0;			/* keep compiler quiet */

@@ -54,16 +54,8 @@ topup_expire_vouchers(PG_FUNCTION_ARGS)
 		int			rc;
 
 		SPI_connect();
-		if (plan == NULL)
-		{
-			Oid			argtypes[1] = {INT4OID};
-
-			plan = SPI_prepare(EXPIRE_SQL, 1, argtypes);
-			if (plan == NULL)
-				elog(ERROR, "topup: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-			SPI_keepplan(plan);
-		}
-		rc = SPI_execute_plan(plan, &arg, NULL, false, 0);
+		rc = SPI_execute_plan(TopupPreparePlan(&plan, EXPIRE_SQL, 1, (Oid[]) {INT4OID}),
+							  &arg, NULL, false, 0);
 		TopupSPICheck(rc, SPI_OK_UPDATE, "expiring vouchers");
 		count = (int64) SPI_processed;
 		SPI_finish();

@@ -125,25 +125,18 @@ TopupFindIdempotent(const char *client_id, const char *order_type,
 							   Int32GetDatum(IDEMPOTENCY_LOCK_CLASS),
 							   Int32GetDatum((int32) h));
 
-	if (plan == NULL)
-	{
-		Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
-
-		plan = SPI_prepare("SELECT " TOPUP_ORDER_RESULT_COLUMNS ", request_hash "
-						   "  FROM topup.orders "
-						   " WHERE client_id OPERATOR(pg_catalog.=) $1 "
-						   "   AND order_type OPERATOR(pg_catalog.=) $2 "
-						   "   AND idempotency_key OPERATOR(pg_catalog.=) $3",
-						   3, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "topup: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-	}
 	args[0] = CStringGetTextDatum(client_id);
 	args[1] = CStringGetTextDatum(order_type);
 	args[2] = CStringGetTextDatum(key);
 	/* not read-only: the snapshot must be taken after the lock was granted */
-	rc = SPI_execute_plan(plan, args, NULL, false, 1);
+	rc = SPI_execute_plan(TopupPreparePlan(&plan,
+										   "SELECT " TOPUP_ORDER_RESULT_COLUMNS ", request_hash "
+										   "  FROM topup.orders "
+										   " WHERE client_id OPERATOR(pg_catalog.=) $1 "
+										   "   AND order_type OPERATOR(pg_catalog.=) $2 "
+										   "   AND idempotency_key OPERATOR(pg_catalog.=) $3",
+										   3, (Oid[]) {TEXTOID, TEXTOID, TEXTOID}),
+						  args, NULL, false, 1);
 	TopupSPICheck(rc, SPI_OK_SELECT, "idempotency look-up");
 	if (SPI_processed == 0)
 		return false;

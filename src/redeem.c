@@ -119,70 +119,50 @@ PG_FUNCTION_INFO_V1(topup_redeem_voucher_by_serial);
 
 #define ON_KEY_CONFLICT " ON CONFLICT (client_id, order_type, idempotency_key) DO NOTHING "
 
-static SPIPlanPtr
-PreparePlan(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+/* A failed redeem order. */
+#define FAIL_SQL(on_conflict) \
+	"INSERT INTO topup.orders (order_id, order_type, status, client_id, account_id, serial, " \
+	"       amount, currency, error_slug, error_message, idempotency_key, request_hash, " \
+	"       reference, source, created_at, failed_at) " \
+	"VALUES ($1, 'voucher_redeem', 'failed', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, " \
+	"        pg_catalog.now(), pg_catalog.now()) " on_conflict \
+	"RETURNING " TOPUP_ORDER_RESULT_COLUMNS
 
-	if (plan == NULL)
-		elog(ERROR, "topup: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	return plan;
-}
 
 static SPIPlanPtr
 ReadPlan(RedeemBy by)
 {
 	static SPIPlanPtr plans[2] = {NULL, NULL};
+	Oid			argtypes[6] = {TEXTOID, TEXTOID, BYTEAOID, TEXTOID, TIMESTAMPTZOID, INT4OID};
 
-	if (plans[by] == NULL)
-	{
-		Oid			argtypes[6] = {TEXTOID, TEXTOID, InvalidOid, TEXTOID, TIMESTAMPTZOID, INT4OID};
-
-		if (by == REDEEM_BY_PIN)
-		{
-			argtypes[2] = BYTEAOID;
-			/* another client's PIN must look exactly like an unknown one */
-			plans[by] = PreparePlan(READ_SQL_HEAD
-									"  LEFT JOIN topup.vouchers v ON v.pin_hash = $3 AND v.client_id = $1",
-									6, argtypes);
-		}
-		else
-		{
-			argtypes[2] = TopupSerialTypeOid();
-			plans[by] = PreparePlan(READ_SQL_HEAD
-									"  LEFT JOIN topup.vouchers v "
-									"    ON v.serial OPERATOR(topup.=) $3 AND v.client_id = $1",
-									6, argtypes);
-		}
-	}
-	return plans[by];
+	/* another client's PIN must look exactly like an unknown one */
+	if (by == REDEEM_BY_PIN)
+		return TopupPreparePlan(&plans[by], READ_SQL_HEAD
+								"  LEFT JOIN topup.vouchers v ON v.pin_hash = $3 AND v.client_id = $1",
+								6, argtypes);
+	argtypes[2] = TopupSerialTypeOid();
+	return TopupPreparePlan(&plans[by], READ_SQL_HEAD
+							"  LEFT JOIN topup.vouchers v "
+							"    ON v.serial OPERATOR(topup.=) $3 AND v.client_id = $1",
+							6, argtypes);
 }
 
 static SPIPlanPtr
 WritePlan(RedeemBy by, bool keyed)
 {
 	static SPIPlanPtr plans[2][2] = {{NULL, NULL}, {NULL, NULL}};
+	Oid			argtypes[8] = {TEXTOID, TEXTOID, BYTEAOID, INT8OID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID};
+	const char *sql;
 
-	if (plans[by][keyed] == NULL)
+	if (by == REDEEM_BY_PIN)
+		sql = keyed ? WRITE_SQL("pin_hash = $3", ON_KEY_CONFLICT) : WRITE_SQL("pin_hash = $3", "");
+	else
 	{
-		Oid			argtypes[8] = {TEXTOID, TEXTOID, InvalidOid, INT8OID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID};
-		const char *sql;
-
-		if (by == REDEEM_BY_PIN)
-		{
-			argtypes[2] = BYTEAOID;
-			sql = keyed ? WRITE_SQL("pin_hash = $3", ON_KEY_CONFLICT) : WRITE_SQL("pin_hash = $3", "");
-		}
-		else
-		{
-			argtypes[2] = TopupSerialTypeOid();
-			sql = keyed ? WRITE_SQL("serial OPERATOR(topup.=) $3", ON_KEY_CONFLICT) :
-				WRITE_SQL("serial OPERATOR(topup.=) $3", "");
-		}
-		plans[by][keyed] = PreparePlan(sql, 8, argtypes);
+		argtypes[2] = TopupSerialTypeOid();
+		sql = keyed ? WRITE_SQL("serial OPERATOR(topup.=) $3", ON_KEY_CONFLICT) :
+			WRITE_SQL("serial OPERATOR(topup.=) $3", "");
 	}
-	return plans[by][keyed];
+	return TopupPreparePlan(&plans[by][keyed], sql, 8, argtypes);
 }
 
 /*
@@ -259,21 +239,12 @@ StoreFailure(FunctionCallInfo fcinfo, RedeemRequest *req, const char *slug,
 	bool		isnull = true;
 	int			rc;
 
-	if (plans[keyed] == NULL)
-	{
-		Oid			argtypes[12] = {INT8OID, TEXTOID, TEXTOID, TopupSerialTypeOid(),
-			NUMERICOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID};
+	Oid			argtypes[12] = {INT8OID, TEXTOID, TEXTOID, TopupSerialTypeOid(),
+		NUMERICOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID};
 
-		plans[keyed] = PreparePlan(psprintf("INSERT INTO topup.orders (order_id, order_type, status, "
-											"       client_id, account_id, serial, amount, currency, error_slug, "
-											"       error_message, idempotency_key, request_hash, reference, source, "
-											"       created_at, failed_at) "
-											"VALUES ($1, 'voucher_redeem', 'failed', $2, $3, $4, $5, $6, $7, $8, "
-											"        $9, $10, $11, $12, pg_catalog.now(), pg_catalog.now()) %s "
-											"RETURNING " TOPUP_ORDER_RESULT_COLUMNS,
-											keyed ? ON_KEY_CONFLICT : ""),
-								   12, argtypes);
-	}
+	(void) TopupPreparePlan(&plans[keyed],
+							keyed ? FAIL_SQL(ON_KEY_CONFLICT) : FAIL_SQL(""),
+							12, argtypes);
 
 	memset(n, ' ', sizeof(n));
 	v[0] = Int64GetDatum(TopupNextOrderId());

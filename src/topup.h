@@ -141,7 +141,11 @@ extern void TopupEnsureSlots(Datum client_id, Datum currency);
 extern bool TopupMasterSlowPath(Datum client_id, Datum currency, Datum total, int minor_units,
 								int charge_slot);
 
-/* ---------- SPI helpers ---------- */
+/* ---------- SPI helpers (plans.c) ---------- */
+
+struct _SPI_plan;
+extern struct _SPI_plan *TopupPreparePlan(struct _SPI_plan **slot, const char *sql,
+										  int nargs, Oid *argtypes);
 
 /* Error out with an internal error when an SPI call fails. */
 #define TopupSPICheck(rc, expected, what) \

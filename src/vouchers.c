@@ -195,22 +195,17 @@ InsertVouchers(Datum *values, const char *nulls, int64 first, int64 quantity)
 	int			chunk = GENERATE_CHUNK;
 	int			failures = 0;
 
-	if (plan == NULL)
-	{
-		Oid			argtypes[9] = {TEXTOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID,
-		TIMESTAMPTZOID, INT4OID, INT8OID, INT4OID};
+	Oid			argtypes[9] = {TEXTOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID,
+	TIMESTAMPTZOID, INT4OID, INT8OID, INT4OID};
 
-		plan = SPI_prepare("INSERT INTO topup.vouchers "
-						   "(serial, client_id, series, amount, currency, reseller, expires_at, "
-						   " pin_length, pin_hash, pin_cipher, created_at) "
-						   "SELECT g.serial, $1, $2, $3, $4, $5, $6, $7, g.pin_hash, g.pin_cipher, "
-						   "       pg_catalog.now() "
-						   "  FROM topup._generate_batch($2, $8, $9, $7) g",
-						   9, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "topup: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-	}
+	(void) TopupPreparePlan(&plan,
+							"INSERT INTO topup.vouchers "
+							"(serial, client_id, series, amount, currency, reseller, expires_at, "
+							" pin_length, pin_hash, pin_cipher, created_at) "
+							"SELECT g.serial, $1, $2, $3, $4, $5, $6, $7, g.pin_hash, g.pin_cipher, "
+							"       pg_catalog.now() "
+							"  FROM topup._generate_batch($2, $8, $9, $7) g",
+							9, argtypes);
 
 	while (remaining > 0)
 	{

@@ -1,0 +1,78 @@
+/*-------------------------------------------------------------------------
+ *
+ * plans.c
+ *	  The backend's cache of prepared SPI plans.
+ *
+ *	  Every statement the extension runs on a hot path is prepared once per
+ *	  backend and kept (SPI_keepplan).  A kept plan holds the OIDs of the
+ *	  extension's types and tables, so if the extension is dropped and
+ *	  created again while a pooled connection lives on, the plans must go:
+ *	  the cache remembers the OID of the extension they were made for and
+ *	  frees every plan when it changes.  (The schema outlives DROP
+ *	  EXTENSION, so its OID would not do.)
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "topup.h"
+
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "storage/proc.h"
+
+#define MAX_CACHED_PLANS 64
+
+static SPIPlanPtr *plan_slots[MAX_CACHED_PLANS];
+static int	nplan_slots = 0;
+static Oid	plans_extension = InvalidOid;
+
+#if PG_VERSION_NUM >= 170000
+#define CurrentLxid() (MyProc->vxid.lxid)
+#else
+#define CurrentLxid() (MyProc->lxid)
+#endif
+
+/* the extension is looked up once per transaction, not per statement */
+static LocalTransactionId checked_lxid = InvalidLocalTransactionId;
+
+/*
+ * The plan cached in *slot, prepared from sql on first use (or after the
+ * extension was re-created).  The caller must be connected to SPI.
+ */
+SPIPlanPtr
+TopupPreparePlan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan;
+
+	if (CurrentLxid() != checked_lxid)
+	{
+		Oid			ext = get_extension_oid("topup", false);
+
+		checked_lxid = CurrentLxid();
+		if (ext != plans_extension)
+		{
+			int			i;
+
+			for (i = 0; i < nplan_slots; i++)
+			{
+				if (*plan_slots[i] != NULL)
+					SPI_freeplan(*plan_slots[i]);
+				*plan_slots[i] = NULL;
+			}
+			nplan_slots = 0;
+			plans_extension = ext;
+		}
+	}
+	if (*slot != NULL)
+		return *slot;
+
+	if (nplan_slots >= MAX_CACHED_PLANS)
+		elog(ERROR, "topup: too many cached plans");
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "topup: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "topup: SPI_keepplan failed");
+	*slot = plan;
+	plan_slots[nplan_slots++] = slot;
+	return plan;
+}
