@@ -272,6 +272,29 @@ DELETE FROM topup.orders WHERE reference = 'g-ref-stuck';
 RESET session_replication_role;
 
 --
+-- Master balances and fee accounts (balance_slots) and fundings change
+-- only through the extension's functions
+--
+SELECT topup.fund_master(30, 'USD', 'g-fund-1', 't_guards');
+SELECT * FROM topup.master_balances WHERE client_id = 't_guards';
+UPDATE topup.balance_slots SET balance = balance + 1000 WHERE client_id = 't_guards';
+SELECT pg_temp.try(cmd) FROM (VALUES
+    ($$UPDATE topup.balance_slots SET balance = balance + 1000 WHERE client_id = 't_guards'$$),
+    ($$UPDATE topup.balance_slots SET book = 'fee' WHERE client_id = 't_guards'$$),
+    ($$DELETE FROM topup.balance_slots WHERE client_id = 't_guards'$$),
+    ($$INSERT INTO topup.balance_slots (client_id, currency, book, slot, balance) VALUES ('t_guards', 'EUR', 'master', 0, 1000)$$),
+    ($$TRUNCATE topup.balance_slots$$),
+    ($$UPDATE topup.fundings SET amount = 1000 WHERE client_id = 't_guards'$$),
+    ($$DELETE FROM topup.fundings WHERE client_id = 't_guards'$$),
+    ($$INSERT INTO topup.fundings (client_id, currency, amount, reference) VALUES ('t_guards', 'USD', 1000, 'g-fund-2')$$),
+    ($$TRUNCATE topup.fundings$$)
+    ) AS c(cmd);
+COPY (INSERT INTO topup.balance_slots (client_id, currency, book, slot, balance)
+      VALUES ('t_guards', 'EUR', 'master', 0, 1000) RETURNING balance) TO STDOUT;
+SELECT * FROM topup.master_balances WHERE client_id = 't_guards';
+SELECT currency, amount, reference FROM topup.fundings WHERE client_id = 't_guards';
+
+--
 -- The secret: nobody changes it
 --
 SELECT count(*) AS secrets FROM topup.secret;

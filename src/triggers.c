@@ -68,6 +68,7 @@ static Datum GetAttr(TriggerData *trigdata, HeapTuple tuple, const char *name,
 static bool ColumnChanged(TriggerData *trigdata, const char *name);
 static void RejectColumnChanges(TriggerData *trigdata, const char *const *columns,
 								const char *what, const char *objname);
+static void RejectVoucherColumnChanges(TriggerData *trigdata, const char *const *columns);
 static char *VoucherName(TriggerData *trigdata, HeapTuple tuple);
 static HeapTuple ReplaceColumn(TriggerData *trigdata, HeapTuple tuple,
 							   const char *name, Datum value, bool isnull);
@@ -169,6 +170,19 @@ RejectColumnChanges(TriggerData *trigdata, const char *const *columns,
 					 errmsg("column \"%s\" of %s %s cannot be changed", *columns, what, objname)));
 }
 
+/*
+ * The same for a voucher, whose name (its serial) is only formatted when
+ * a change is refused: a mass edit of a million rows should not pay for it.
+ */
+static void
+RejectVoucherColumnChanges(TriggerData *trigdata, const char *const *columns)
+{
+	for (; *columns; columns++)
+		if (ColumnChanged(trigdata, *columns))
+			RejectColumnChanges(trigdata, columns, "voucher",
+								VoucherName(trigdata, trigdata->tg_trigtuple));
+}
+
 static char *
 VoucherName(TriggerData *trigdata, HeapTuple tuple)
 {
@@ -231,20 +245,14 @@ CheckVoucherReseller(TriggerData *trigdata, HeapTuple newtuple)
 		return;
 
 	SPI_connect();
-	if (plan == NULL)
-	{
-		Oid			argtypes[2] = {TEXTOID, TEXTOID};
-
-		plan = SPI_prepare("SELECT 1 FROM topup.resellers "
-						   "WHERE client_id OPERATOR(pg_catalog.=) $1 AND reseller OPERATOR(pg_catalog.=) $2",
-						   2, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "topup: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-	}
 	args[0] = client_id;
 	args[1] = reseller;
-	rc = SPI_execute_plan(plan, args, NULL, true, 1);
+	rc = SPI_execute_plan(TopupPreparePlan(&plan,
+										   "SELECT 1 FROM topup.resellers "
+										   "WHERE client_id OPERATOR(pg_catalog.=) $1 "
+										   "  AND reseller OPERATOR(pg_catalog.=) $2",
+										   2, (Oid[]) {TEXTOID, TEXTOID}),
+						  args, NULL, true, 1);
 	TopupSPICheck(rc, SPI_OK_SELECT, "reseller look-up");
 	found = SPI_processed > 0;
 	SPI_finish();
@@ -384,11 +392,9 @@ topup_vouchers_guard(PG_FUNCTION_ARGS)
 						VoucherName(trigdata, trigdata->tg_trigtuple)),
 				 errdetail("An activated voucher is final.")));
 
-	RejectColumnChanges(trigdata, immutable, "voucher",
-						VoucherName(trigdata, trigdata->tg_trigtuple));
+	RejectVoucherColumnChanges(trigdata, immutable);
 	if (!internal)
-		RejectColumnChanges(trigdata, redeem_only, "voucher",
-							VoucherName(trigdata, trigdata->tg_trigtuple));
+		RejectVoucherColumnChanges(trigdata, redeem_only);
 	if (!internal && ColumnChanged(trigdata, "reseller"))
 		CheckVoucherReseller(trigdata, newtuple);
 

@@ -33,71 +33,69 @@ CREATE TEMP TABLE spec_function (
     argtypes text[],
     arguments text,             -- pg_get_function_arguments()
     result text,                -- pg_get_function_result()
-    definer boolean,            -- moves money or reads secrets
-    built boolean               -- false: a later part of the SPEC (§3)
+    definer boolean             -- moves money or reads secrets
 );
 INSERT INTO spec_function VALUES
-    ('serial_series', '{topup.voucher_serial}', 'topup.voucher_serial', 'text', false, true),
-    ('serial_number', '{topup.voucher_serial}', 'topup.voucher_serial', 'bigint', false, true),
-    ('make_serial', '{text,bigint}', 'series text, number bigint', 'topup.voucher_serial', false, true),
-    ('create_client', '{text,text}', 'client_id text, name text DEFAULT NULL::text', 'void', true, true),
-    ('create_reseller', '{text,text}', $$reseller text, client_id text DEFAULT 'default'::text$$, 'void', true, true),
+    ('serial_series', '{topup.voucher_serial}', 'topup.voucher_serial', 'text', false),
+    ('serial_number', '{topup.voucher_serial}', 'topup.voucher_serial', 'bigint', false),
+    ('make_serial', '{text,bigint}', 'series text, number bigint', 'topup.voucher_serial', false),
+    ('create_client', '{text,text}', 'client_id text, name text DEFAULT NULL::text', 'void', true),
+    ('create_reseller', '{text,text}', $$reseller text, client_id text DEFAULT 'default'::text$$, 'void', true),
     ('generate_vouchers', '{text,integer,numeric,text,integer,timestamptz,text,text}',
      $$series text, quantity integer, amount numeric, currency text DEFAULT 'USD'::text, pin_length integer DEFAULT 12, expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, reseller text DEFAULT NULL::text, client_id text DEFAULT 'default'::text$$,
-     'topup.series_list', true, true),
+     'topup.series_list', true),
     ('redeem_voucher', '{text,text,text,text,text}',
      $$pin text, account_id text, idempotency_key text DEFAULT NULL::text, source text DEFAULT NULL::text, client_id text DEFAULT 'default'::text$$,
-     'topup.order_result', true, true),
+     'topup.order_result', true),
     ('redeem_voucher_by_serial', '{topup.voucher_serial,text,text,text}',
      $$serial topup.voucher_serial, account_id text, idempotency_key text DEFAULT NULL::text, client_id text DEFAULT 'default'::text$$,
-     'topup.order_result', true, true),
-    ('expire_vouchers', '{integer}', 'max_rows integer DEFAULT 100000', 'bigint', true, true),
-    ('schedule_expiry', '{text}', $$schedule text DEFAULT '*/5 * * * *'::text$$, 'bigint', false, true),
+     'topup.order_result', true),
+    ('expire_vouchers', '{integer}', 'max_rows integer DEFAULT 100000', 'bigint', true),
+    ('schedule_expiry', '{text}', $$schedule text DEFAULT '*/5 * * * *'::text$$, 'bigint', false),
     ('export_vouchers', '{text,text}', $$series text, client_id text DEFAULT 'default'::text$$,
      'TABLE(serial topup.voucher_serial, pin text, amount numeric, currency text, expires_at timestamp with time zone, reseller text, status topup.voucher_status)',
-     true, true),
+     true),
     ('open_account', '{text,text,text,boolean,jsonb,text}',
      $$account_id text, currency text, kind text DEFAULT 'customer'::text, active boolean DEFAULT true, customer_info jsonb DEFAULT NULL::jsonb, client_id text DEFAULT 'default'::text$$,
-     'void', true, true),
-    ('verify_ledger', '{}', '', 'TABLE(problem text, detail text)', true, true),
-    -- SPEC §3
+     'void', true),
+    ('verify_ledger', '{}', '', 'TABLE(problem text, detail text)', true),
     ('fund_master', '{numeric,text,text,text}',
      $$amount numeric, currency text, reference text, client_id text DEFAULT 'default'::text$$,
-     'numeric', true, false),
+     'numeric', true),
     ('set_pricing', '{text,numeric,numeric,numeric,numeric,text}',
      $$currency text, min_amount numeric, max_amount numeric, fee_fixed numeric DEFAULT 0, fee_percent numeric DEFAULT 0, client_id text DEFAULT 'default'::text$$,
-     'void', true, false),
+     'void', true),
     ('topup_card', '{text,numeric,text,text,boolean,jsonb,text,text,text}',
      $$account_id text, amount numeric, idempotency_key text, currency text DEFAULT NULL::text, activate boolean DEFAULT false, customer_info jsonb DEFAULT NULL::jsonb, entry_type text DEFAULT 'K'::text, channel text DEFAULT NULL::text, client_id text DEFAULT 'default'::text$$,
-     'topup.order_result', true, false),
+     'topup.order_result', true),
     ('check_order', '{bigint,text}', $$order_id bigint, client_id text DEFAULT 'default'::text$$,
-     'topup.order_result', true, false),
+     'topup.order_result', true),
     ('check_order', '{text,text,text}',
      $$idempotency_key text, order_type text DEFAULT 'card_topup'::text, client_id text DEFAULT 'default'::text$$,
-     'topup.order_result', true, false),
+     'topup.order_result', true),
     ('order_json', '{bigint,text}', $$order_id bigint, client_id text DEFAULT 'default'::text$$,
-     'jsonb', true, false);
+     'jsonb', true);
 
 CREATE FUNCTION pg_temp.fn_oid(f spec_function) RETURNS regprocedure LANGUAGE sql AS $$
     SELECT to_regprocedure(format('topup.%I(%s)', f.name, array_to_string(f.argtypes, ',')))
 $$;
 
--- 13 built functions x 4
+-- 19 functions x 4
 SELECT has_function('topup', name, argtypes::name[], format('function topup.%s(%s) exists', name, array_to_string(argtypes, ', ')))
-  FROM spec_function WHERE built ORDER BY name, argtypes;
+  FROM spec_function ORDER BY name, argtypes;
 SELECT is(pg_get_function_arguments(pg_temp.fn_oid(f)), f.arguments,
           format('topup.%s(%s) has the arguments of the SPEC', f.name, array_to_string(f.argtypes, ', ')))
-  FROM spec_function f WHERE built ORDER BY name, argtypes;
+  FROM spec_function f ORDER BY name, argtypes;
 SELECT is(pg_get_function_result(pg_temp.fn_oid(f)), f.result,
           format('topup.%s(%s) returns %s', f.name, array_to_string(f.argtypes, ', '), f.result))
-  FROM spec_function f WHERE built ORDER BY name, argtypes;
+  FROM spec_function f ORDER BY name, argtypes;
 SELECT is((SELECT ROW(p.prosecdef, p.proconfig)::text FROM pg_proc p WHERE p.oid = pg_temp.fn_oid(f)),
           CASE WHEN f.definer THEN ROW(true, '{"search_path=pg_catalog, pg_temp"}'::text[])::text
                ELSE ROW(false, NULL::text[])::text END,
           format('topup.%s(%s) is %s', f.name, array_to_string(f.argtypes, ', '),
                  CASE WHEN f.definer THEN 'SECURITY DEFINER with search_path = pg_catalog, pg_temp'
                       ELSE 'SECURITY INVOKER' END))
-  FROM spec_function f WHERE built ORDER BY name, argtypes;
+  FROM spec_function f ORDER BY name, argtypes;
 
 -- the procedure
 SELECT has_function('topup', 'run_expiry', ARRAY['integer']::name[], 'procedure topup.run_expiry(integer) exists');
@@ -115,22 +113,6 @@ SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
                    AND p.proconfig IS DISTINCT FROM '{"search_path=pg_catalog, pg_temp"}'::text[]
                  ORDER BY 1),
           '{}'::text[], 'every SECURITY DEFINER function sets search_path = pg_catalog, pg_temp');
-
--- SPEC §3 functions: 6 x 4, not built yet
-SELECT todo('SPEC §3 (accounts, master balance, pricing, top-up orders) is not built yet', 24);
-SELECT has_function('topup', name, argtypes::name[], format('function topup.%s(%s) exists', name, array_to_string(argtypes, ', ')))
-  FROM spec_function WHERE NOT built ORDER BY name, argtypes;
-SELECT is(pg_get_function_arguments(pg_temp.fn_oid(f)), f.arguments,
-          format('topup.%s(%s) has the arguments of the SPEC', f.name, array_to_string(f.argtypes, ', ')))
-  FROM spec_function f WHERE NOT built ORDER BY name, argtypes;
-SELECT is(pg_get_function_result(pg_temp.fn_oid(f)), f.result,
-          format('topup.%s(%s) returns %s', f.name, array_to_string(f.argtypes, ', '), f.result))
-  FROM spec_function f WHERE NOT built ORDER BY name, argtypes;
-SELECT is((SELECT ROW(p.prosecdef, p.proconfig)::text FROM pg_proc p WHERE p.oid = pg_temp.fn_oid(f)),
-          ROW(true, '{"search_path=pg_catalog, pg_temp"}'::text[])::text,
-          format('topup.%s(%s) is SECURITY DEFINER with search_path = pg_catalog, pg_temp',
-                 f.name, array_to_string(f.argtypes, ', ')))
-  FROM spec_function f WHERE NOT built ORDER BY name, argtypes;
 
 -- ---------------------------------------------------------------------------
 -- Types
@@ -221,7 +203,6 @@ SELECT is(pg_temp.columns('topup.order_list'),
             WHERE c <> 'replayed boolean'),
           'topup.order_list has the order_result columns but replayed, in order');
 
-SELECT todo('SPEC §3 (master balances) is not built yet', 2);
 SELECT has_view('topup', 'master_balances', 'view topup.master_balances exists');
 SELECT is(pg_temp.columns('topup.master_balances'),
           ARRAY['client_id text', 'currency text', 'balance numeric'],
@@ -293,7 +274,6 @@ SELECT throws_ok($$SELECT topup.open_account('contract-acc', 'USD', 'customer', 
                  (SELECT sqlstate FROM topup.error_codes WHERE slug = 'invalid_customer_info')::char(5),
                  NULL, 'invalid_customer_info is raised with its listed SQLSTATE');
 
-SELECT todo('SPEC §3 (top-up orders) is not built yet', 1);
 SELECT is(ARRAY(SELECT s FROM unnest(ARRAY[
               'idempotency_key_required', 'invalid_amount', 'invalid_entry_type',
               'card_not_found', 'card_not_active', 'invalid_pricing',
