@@ -17,6 +17,7 @@
 
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "nodes/parsenodes.h"
 #include "storage/proc.h"
 
 #define MAX_CACHED_PLANS 64
@@ -67,7 +68,12 @@ TopupPreparePlan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 
 	if (nplan_slots >= MAX_CACHED_PLANS)
 		elog(ERROR, "topup: too many cached plans");
-	plan = SPI_prepare(sql, nargs, argtypes);
+	/*
+	 * Every cached statement looks rows up by key, so one generic plan fits
+	 * all parameter values; forcing it saves the custom-plan rounds the
+	 * plan cache would otherwise try first.
+	 */
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "topup: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)

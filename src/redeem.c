@@ -57,7 +57,8 @@ enum
 	R_V_STATUS,
 	R_V_AMOUNT,
 	R_V_CURRENCY,
-	R_V_EXPIRES
+	R_V_EXPIRES,
+	R_CLIENT_EXISTS
 };
 
 static Datum Redeem(FunctionCallInfo fcinfo, RedeemRequest *req);
@@ -85,7 +86,8 @@ PG_FUNCTION_INFO_V1(topup_redeem_voucher_by_serial);
 	"          WHERE o.error_slug = 'invalid_pin' AND o.source IS NOT NULL " \
 	"            AND o.client_id = $1 AND o.source = $4 AND o.created_at > $5 LIMIT $6) f), " \
 	"       a.status::text, a.currency, a.kind, " \
-	"       v.serial, v.status::text, v.amount, v.currency, v.expires_at " \
+	"       v.serial, v.status::text, v.amount, v.currency, v.expires_at, " \
+	"       EXISTS (SELECT 1 FROM topup.clients c WHERE c.client_id = $1) " \
 	"  FROM (SELECT 1) AS one " \
 	"  LEFT JOIN topup.accounts a ON a.client_id = $1 AND a.account_id = $2 "
 
@@ -309,15 +311,15 @@ Redeem(FunctionCallInfo fcinfo, RedeemRequest *req)
 		TopupFindIdempotent(req->client_id, "voucher_redeem", req->key, req->request_hash, &row, &desc))
 		return TopupOrderResult(fcinfo, row, desc, 1, true);
 
-	if (req->account_id == NULL)
-		return StoreFailure(fcinfo, req, "account_not_found", "no account was given", NULL, NULL);
-
 	/* The PIN path needs a well-formed PIN before it looks anything up. */
 	for (pass = 0; pass < 2; pass++)
 	{
 		memset(nulls, ' ', sizeof(nulls));
 		args[0] = CStringGetTextDatum(req->client_id);
-		args[1] = CStringGetTextDatum(req->account_id);
+		if (req->account_id)
+			args[1] = CStringGetTextDatum(req->account_id);
+		else
+			nulls[1] = 'n';
 		if (req->by == REDEEM_BY_PIN)
 			args[2] = PointerGetDatum(TopupByteaFrom(req->pin_hash, TOPUP_HASH_LEN));
 		else
@@ -335,6 +337,11 @@ Redeem(FunctionCallInfo fcinfo, RedeemRequest *req)
 		row = SPI_tuptable->vals[0];
 		desc = SPI_tuptable->tupdesc;
 
+		if (!DatumGetBool(SPI_getbinval(row, desc, R_CLIENT_EXISTS, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("client \"%s\" does not exist", req->client_id)));
+
 		acct_failures = DatumGetInt64(SPI_getbinval(row, desc, R_ACCT_FAILURES, &isnull));
 		src_failures = DatumGetInt64(SPI_getbinval(row, desc, R_SRC_FAILURES, &isnull));
 		if (req->by == REDEEM_BY_PIN &&
@@ -347,7 +354,9 @@ Redeem(FunctionCallInfo fcinfo, RedeemRequest *req)
 
 		(void) SPI_getbinval(row, desc, R_ACCT_STATUS, &isnull);
 		if (isnull)
-			return StoreFailure(fcinfo, req, "account_not_found", "no such account", NULL, NULL);
+			return StoreFailure(fcinfo, req, "account_not_found",
+								req->account_id ? "no such account" : "no account was given",
+								NULL, NULL);
 		if (strcmp(SPI_getvalue(row, desc, R_ACCT_KIND), "customer") != 0)
 			return StoreFailure(fcinfo, req, "account_not_found",
 								"the account is a prepaid card, not a customer account", NULL, NULL);
@@ -433,10 +442,7 @@ RedeemEntry(FunctionCallInfo fcinfo, RedeemRequest *req)
 	PG_TRY();
 	{
 		SPI_connect();
-		if (!TopupClientExists(req->client_id))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("client \"%s\" does not exist", req->client_id)));
+		/* an unknown client is reported by the first look-up in Redeem() */
 		result = Redeem(fcinfo, req);
 		SPI_finish();
 	}

@@ -392,9 +392,12 @@ topup_vouchers_guard(PG_FUNCTION_ARGS)
 						VoucherName(trigdata, trigdata->tg_trigtuple)),
 				 errdetail("An activated voucher is final.")));
 
-	RejectVoucherColumnChanges(trigdata, immutable);
+	/* the extension's own statements never touch these; spare the hot path */
 	if (!internal)
+	{
+		RejectVoucherColumnChanges(trigdata, immutable);
 		RejectVoucherColumnChanges(trigdata, redeem_only);
+	}
 	if (!internal && ColumnChanged(trigdata, "reseller"))
 		CheckVoucherReseller(trigdata, newtuple);
 
@@ -512,9 +515,9 @@ topup_accounts_guard(PG_FUNCTION_ARGS)
 	}
 
 	/* UPDATE */
-	RejectColumnChanges(trigdata, immutable, "account", name);
 	if (!internal)
 	{
+		RejectColumnChanges(trigdata, immutable, "account", name);
 		if (ColumnChanged(trigdata, "balance"))
 			ereport(ERROR,
 					(errcode(ERRCODE_CHECK_VIOLATION),
