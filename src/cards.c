@@ -18,12 +18,14 @@
  */
 #include "topup.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
+#include "utils/resowner.h"
 
 typedef struct TopupRequest
 {
@@ -77,8 +79,12 @@ PG_FUNCTION_INFO_V1(topup_order_json);
 
 /*
  * The top-up write.  master_lock is how ms picks the master slot: SKIP
- * LOCKED takes a free slot that covers the charge; plain FOR UPDATE waits
- * for the first covering slot (used when every covering slot was busy).
+ * LOCKED takes a free slot that covers the charge; without a locking
+ * clause ms names the first covering slot and m's UPDATE waits for that
+ * one slot (used when every covering slot was busy), re-checking that it
+ * still covers the charge.  (FOR UPDATE would instead go on to wait for
+ * the next covering slot while keeping the lock on one whose recheck
+ * failed: waits in no fixed order, the stuff of deadlocks.)
  * The slots are picked in CTEs, not in subqueries of the UPDATEs: when an
  * UPDATE meets a row changed since its snapshot, the recheck would run such
  * a subquery again and could pick another slot, skipping the update; a
@@ -95,6 +101,7 @@ PG_FUNCTION_INFO_V1(topup_order_json);
 	"m AS (" \
 	"  UPDATE topup.balance_slots s SET balance = s.balance - $6 FROM ms " \
 	"   WHERE s.client_id = $1 AND s.currency = $2 AND s.book = 'master' AND s.slot = ms.slot " \
+	"     AND s.balance >= $6 " \
 	"  RETURNING s.slot, s.balance), " \
 	"c AS (" \
 	"  UPDATE topup.accounts a SET balance = a.balance + $4, status = 'active', " \
@@ -261,6 +268,56 @@ PricingProblem(HeapTuple row, TupleDesc desc, int minor)
 	return NULL;
 }
 
+/*
+ * Run a fast-path write (attempt 0 or 1) in a subtransaction; true when it
+ * debited a slot (the subtransaction is kept, SPI_tuptable holds the row).
+ * When it did not, the subtransaction is rolled back: a slot the write
+ * locked but could not use (a FOR UPDATE or UPDATE recheck that failed on
+ * a row changed since the snapshot keeps its lock) must not stay locked
+ * while this transaction goes on to wait for other slots, or it could wait
+ * in a cycle with the slow path of another top-up, which locks every slot
+ * in slot order.
+ */
+static bool
+TryWrite(SPIPlanPtr plan, Datum *args, const char *nulls)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool		done = false;
+	bool		isnull;
+	int			rc;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(plan, args, nulls, false, 0);
+		TopupSPICheck(rc, SPI_OK_SELECT, "top-up");
+		done = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) == 1;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+
+	if (done)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcontext);
+	CurrentResourceOwner = oldowner;
+	return done;
+}
+
 static Datum
 TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 {
@@ -283,6 +340,7 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 	const char *problem;
 	char		reference[TOPUP_REFERENCE_LEN + 1];
 	int			attempt;
+	bool		done;
 	uint8		start;
 
 	if (TopupFindIdempotent(req->client_id, "card_topup", req->key, req->request_hash, &row, &desc))
@@ -377,7 +435,7 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 
 	/* write: fast path, then (if no free slot covers it) the slow path */
 	(void) TopupPreparePlan(&write_plans[0], WRITE_SQL("FOR UPDATE SKIP LOCKED"), 15, write_types);
-	(void) TopupPreparePlan(&write_plans[1], WRITE_SQL("FOR UPDATE"), 15, write_types);
+	(void) TopupPreparePlan(&write_plans[1], WRITE_SQL(""), 15, write_types);
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = CStringGetTextDatum(req->client_id);
 	args[1] = CStringGetTextDatum(card_currency);
@@ -412,9 +470,15 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 			return StoreTopupFailure(fcinfo, req, "insufficient_funds",
 									 "the master balance cannot cover amount and fee", card_currency);
 
-		rc = SPI_execute_plan(write_plans[attempt == 1], args, nulls, false, 0);
-		TopupSPICheck(rc, SPI_OK_SELECT, "top-up");
-		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) == 1)
+		if (attempt < 2)
+			done = TryWrite(write_plans[attempt], args, nulls);
+		else
+		{
+			rc = SPI_execute_plan(write_plans[0], args, nulls, false, 0);
+			TopupSPICheck(rc, SPI_OK_SELECT, "top-up");
+			done = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) == 1;
+		}
+		if (done)
 		{
 			(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 			if (isnull)

@@ -212,6 +212,18 @@ FundMaster(FunctionCallInfo fcinfo)
 
 	TopupEnsureSlots(args[0], args[1]);
 
+	/*
+	 * Lock the slots in slot order first, as the slow path of a top-up
+	 * does: the UPDATE below would lock them in the order it scans them,
+	 * which after some updates is not slot order, and could deadlock
+	 * with a slow path.
+	 */
+	rc = SPI_execute_with_args("SELECT 1 FROM topup.balance_slots "
+							   " WHERE client_id = $1 AND currency = $2 AND book = 'master' "
+							   " ORDER BY slot FOR UPDATE",
+							   2, argtypes, args, NULL, false, 0);
+	TopupSPICheck(rc, SPI_OK_SELECT, "locking the master balance");
+
 	/* spread the amount evenly over the slots, in slot order */
 	rc = SPI_execute_with_args("WITH sh AS ("
 							   "  SELECT pg_catalog.trunc($3 / " CppAsString2(TOPUP_SLOTS) ", $4) AS share, "
