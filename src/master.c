@@ -13,7 +13,12 @@
  *	  cannot cover the order) or spreads what is left evenly over the slots,
  *	  putting the order's charge on the slot its fast path tries first.
  *	  Lock order everywhere: card row, then master slots in slot order (a
- *	  fast path holds only one), then a fee slot; so no cycle can form.
+ *	  fast path holds only one, and gives back a slot it locked but could
+ *	  not use before it waits for another), then a fee slot; so no cycle
+ *	  can form between top-ups that each run in their own transaction.  A
+ *	  transaction that makes several top-ups of one client keeps the slots
+ *	  of the earlier ones and may deadlock with a slow path; PostgreSQL then
+ *	  aborts one of them (40P01) and the client retries.
  *
  *-------------------------------------------------------------------------
  */
