@@ -4,13 +4,14 @@
  *	  Voucher redeem: redeem_voucher (by PIN, with the brute-force lockout)
  *	  and redeem_voucher_by_serial (the admin path).
  *
- *	  A redeem costs two statements.  One read gathers everything the
- *	  checks need (recent failed attempts, the account, the voucher); one
- *	  writable CTE then activates the voucher, credits the account, writes
- *	  both ledger entries and the completed order.  The CTE re-checks the
- *	  voucher's status in its UPDATE, so of two concurrent redeems of one
- *	  PIN exactly one activates it; the other sees no row updated, reads
- *	  the voucher again and stores a failed order.
+ *	  A successful redeem is one statement: a writable CTE that activates
+ *	  the voucher only if every check passes (lockout, account, voucher
+ *	  status and expiry), credits the account, writes both ledger entries
+ *	  and the completed order.  The UPDATE re-checks the voucher's status,
+ *	  so of two concurrent redeems of one PIN exactly one activates it.
+ *	  When the write changes nothing, one read gathers what the checks need
+ *	  (recent failed attempts, the account, the voucher) to name the
+ *	  failure in the contract's order, and a failed order is stored.
  *
  *	  Business failures do not raise: they store and return a failed
  *	  order, which an idempotent retry replays.
@@ -67,8 +68,8 @@ static SPIPlanPtr ReadPlan(RedeemBy by);
 static SPIPlanPtr WritePlan(RedeemBy by, bool keyed);
 static const char *VoucherFailure(HeapTuple row, TupleDesc desc, const char *acct_currency,
 								  const char **message);
-static Datum StoreFailure(FunctionCallInfo fcinfo, RedeemRequest *req, const char *slug,
-						  const char *message, HeapTuple row, TupleDesc desc);
+static Datum StoreFailure(FunctionCallInfo fcinfo, RedeemRequest *req, int64 order_id,
+						  const char *slug, const char *message, HeapTuple row, TupleDesc desc);
 static void RequestHash(RedeemRequest *req, const char *pin);
 
 PG_FUNCTION_INFO_V1(topup_redeem_voucher);
@@ -91,18 +92,35 @@ PG_FUNCTION_INFO_V1(topup_redeem_voucher_by_serial);
 	"  FROM (SELECT 1) AS one " \
 	"  LEFT JOIN topup.accounts a ON a.client_id = $1 AND a.account_id = $2 "
 
-/* The write: voucher, account, two ledger entries, the completed order. */
+/*
+ * The write: voucher, account, two ledger entries, the completed order, in
+ * one statement that also carries every check of the success path (the
+ * lockout, the account's kind, status and currency, the voucher's status
+ * and expiry), so that a successful redeem costs a single statement.  When
+ * it changes nothing, READ_SQL finds out why.  $9 is the start of the
+ * lockout window and $10 topup.max_failed_redeems (0: no lockout).
+ */
 #define WRITE_SQL(voucher_match, on_conflict) \
 	"WITH v AS (" \
-	"  UPDATE topup.vouchers SET status = 'activated', activated_at = pg_catalog.now(), " \
+	"  UPDATE topup.vouchers vv SET status = 'activated', activated_at = pg_catalog.now(), " \
 	"         activated_by = $2, order_id = $4 " \
-	"   WHERE " voucher_match " AND client_id = $1 AND status = 'new' " \
-	"     AND (expires_at IS NULL OR expires_at > pg_catalog.now()) " \
-	"  RETURNING serial, amount, currency), " \
+	"   WHERE " voucher_match " AND vv.client_id = $1 AND vv.status = 'new' " \
+	"     AND (vv.expires_at IS NULL OR vv.expires_at > pg_catalog.now()) " \
+	"     AND EXISTS (SELECT 1 FROM topup.accounts acc " \
+	"                  WHERE acc.client_id = $1 AND acc.account_id = $2 AND acc.status = 'active' " \
+	"                    AND acc.kind = 'customer' AND acc.currency = vv.currency) " \
+	"     AND ($10 = 0 OR " \
+	"          ((SELECT pg_catalog.count(*) FROM (SELECT 1 FROM topup.orders o " \
+	"              WHERE o.error_slug = 'invalid_pin' AND o.client_id = $1 " \
+	"                AND o.account_id = $2 AND o.created_at > $9 LIMIT $10) f) < $10 " \
+	"           AND (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM topup.orders o " \
+	"              WHERE o.error_slug = 'invalid_pin' AND o.source IS NOT NULL " \
+	"                AND o.client_id = $1 AND o.source = $8 AND o.created_at > $9 LIMIT $10) f) < $10)) " \
+	"  RETURNING vv.serial, vv.amount, vv.currency), " \
 	"a AS (" \
 	"  UPDATE topup.accounts acc SET balance = acc.balance + v.amount FROM v " \
 	"   WHERE acc.client_id = $1 AND acc.account_id = $2 AND acc.status = 'active' " \
-	"     AND acc.currency = v.currency " \
+	"     AND acc.kind = 'customer' AND acc.currency = v.currency " \
 	"  RETURNING acc.balance, v.serial, v.amount, v.currency), " \
 	"l AS (" \
 	"  INSERT INTO topup.ledger (order_id, client_id, book, account_id, currency, amount, balance_after) " \
@@ -153,18 +171,19 @@ static SPIPlanPtr
 WritePlan(RedeemBy by, bool keyed)
 {
 	static SPIPlanPtr plans[2][2] = {{NULL, NULL}, {NULL, NULL}};
-	Oid			argtypes[8] = {TEXTOID, TEXTOID, BYTEAOID, INT8OID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID};
+	Oid			argtypes[10] = {TEXTOID, TEXTOID, BYTEAOID, INT8OID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID,
+	TIMESTAMPTZOID, INT4OID};
 	const char *sql;
 
 	if (by == REDEEM_BY_PIN)
-		sql = keyed ? WRITE_SQL("pin_hash = $3", ON_KEY_CONFLICT) : WRITE_SQL("pin_hash = $3", "");
+		sql = keyed ? WRITE_SQL("vv.pin_hash = $3", ON_KEY_CONFLICT) : WRITE_SQL("vv.pin_hash = $3", "");
 	else
 	{
 		argtypes[2] = TopupSerialTypeOid();
-		sql = keyed ? WRITE_SQL("serial OPERATOR(topup.=) $3", ON_KEY_CONFLICT) :
-			WRITE_SQL("serial OPERATOR(topup.=) $3", "");
+		sql = keyed ? WRITE_SQL("vv.serial OPERATOR(topup.=) $3", ON_KEY_CONFLICT) :
+			WRITE_SQL("vv.serial OPERATOR(topup.=) $3", "");
 	}
-	return TopupPreparePlan(&plans[by][keyed], sql, 8, argtypes);
+	return TopupPreparePlan(&plans[by][keyed], sql, 10, argtypes);
 }
 
 /*
@@ -230,8 +249,8 @@ VoucherFailure(HeapTuple row, TupleDesc desc, const char *acct_currency, const c
  * row: the voucher's serial, amount and currency go into the order.
  */
 static Datum
-StoreFailure(FunctionCallInfo fcinfo, RedeemRequest *req, const char *slug,
-			 const char *message, HeapTuple row, TupleDesc desc)
+StoreFailure(FunctionCallInfo fcinfo, RedeemRequest *req, int64 order_id,
+			 const char *slug, const char *message, HeapTuple row, TupleDesc desc)
 {
 	static SPIPlanPtr plans[2] = {NULL, NULL};
 	bool		keyed = req->key != NULL;
@@ -249,7 +268,7 @@ StoreFailure(FunctionCallInfo fcinfo, RedeemRequest *req, const char *slug,
 							12, argtypes);
 
 	memset(n, ' ', sizeof(n));
-	v[0] = Int64GetDatum(TopupNextOrderId());
+	v[0] = Int64GetDatum(order_id);
 	v[1] = CStringGetTextDatum(req->client_id);
 	v[2] = req->account_id ? CStringGetTextDatum(req->account_id) : (Datum) 0;
 	n[2] = req->account_id ? ' ' : 'n';
@@ -294,8 +313,8 @@ Redeem(FunctionCallInfo fcinfo, RedeemRequest *req)
 {
 	HeapTuple	row;
 	TupleDesc	desc;
-	Datum		args[8];
-	char		nulls[8];
+	Datum		args[10];
+	char		nulls[10];
 	bool		isnull;
 	int			rc;
 	int64		acct_failures;
@@ -311,28 +330,61 @@ Redeem(FunctionCallInfo fcinfo, RedeemRequest *req)
 		TopupFindIdempotent(req->client_id, "voucher_redeem", req->key, req->request_hash, &row, &desc))
 		return TopupOrderResult(fcinfo, row, desc, 1, true);
 
-	/* The PIN path needs a well-formed PIN before it looks anything up. */
+	order_id = TopupNextOrderId();
+	TopupNewReference(reference);
+	memset(nulls, ' ', sizeof(nulls));
+	args[0] = CStringGetTextDatum(req->client_id);
+	if (req->account_id)
+		args[1] = CStringGetTextDatum(req->account_id);
+	else
+		nulls[1] = 'n';
+	if (req->by == REDEEM_BY_PIN)
+		args[2] = PointerGetDatum(TopupByteaFrom(req->pin_hash, TOPUP_HASH_LEN));
+	else
+		args[2] = VoucherSerialPGetDatum(&req->serial);
+	args[3] = Int64GetDatum(order_id);
+	if (req->key)
+		args[4] = CStringGetTextDatum(req->key);
+	else
+		nulls[4] = 'n';
+	args[5] = PointerGetDatum(TopupByteaFrom(req->request_hash, TOPUP_HASH_LEN));
+	args[6] = CStringGetTextDatum(reference);
+	if (req->source)
+		args[7] = CStringGetTextDatum(req->source);
+	else
+		nulls[7] = 'n';
+	args[8] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp() -
+								  (TimestampTz) topup_redeem_lockout * USECS_PER_SEC);
+	args[9] = Int32GetDatum(req->by == REDEEM_BY_PIN ? topup_max_failed_redeems : 0);
+
 	for (pass = 0; pass < 2; pass++)
 	{
-		memset(nulls, ' ', sizeof(nulls));
-		args[0] = CStringGetTextDatum(req->client_id);
-		if (req->account_id)
-			args[1] = CStringGetTextDatum(req->account_id);
-		else
-			nulls[1] = 'n';
-		if (req->by == REDEEM_BY_PIN)
-			args[2] = PointerGetDatum(TopupByteaFrom(req->pin_hash, TOPUP_HASH_LEN));
-		else
-			args[2] = VoucherSerialPGetDatum(&req->serial);
-		if (req->source)
-			args[3] = CStringGetTextDatum(req->source);
-		else
-			nulls[3] = 'n';
-		args[4] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp() -
-									  (TimestampTz) topup_redeem_lockout * USECS_PER_SEC);
-		args[5] = Int32GetDatum(req->by == REDEEM_BY_PIN ? topup_max_failed_redeems : 0);
+		/* the success path: one statement (a malformed PIN can match nothing) */
+		if (req->pin_ok && req->account_id != NULL)
+		{
+			rc = SPI_execute_plan(WritePlan(req->by, req->key != NULL), args, nulls, false, 0);
+			TopupSPICheck(rc, SPI_OK_SELECT, "redeem");
+			row = SPI_tuptable->vals[0];
+			desc = SPI_tuptable->tupdesc;
+			if (DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull)) == 1)
+			{
+				(void) SPI_getbinval(row, desc, 2, &isnull);
+				if (isnull)
+					/* voucher activated but the account changed under us */
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to a concurrent change of account \"%s\"",
+									req->account_id),
+							 errhint("Retry the redeem.")));
+				return TopupOrderResult(fcinfo, row, desc, 2, false);
+			}
+		}
 
-		rc = SPI_execute_plan(ReadPlan(req->by), args, nulls, false, 1);
+		/* Nothing was written: find out why, in the order of the checks. */
+		rc = SPI_execute_plan(ReadPlan(req->by),
+							  (Datum[]) {args[0], args[1], args[2], args[7], args[8], args[9]},
+							  (char[]) {nulls[0], nulls[1], nulls[2], nulls[7], nulls[8], nulls[9]},
+							  false, 1);
 		TopupSPICheck(rc, SPI_OK_SELECT, "redeem look-up");
 		row = SPI_tuptable->vals[0];
 		desc = SPI_tuptable->tupdesc;
@@ -346,7 +398,7 @@ Redeem(FunctionCallInfo fcinfo, RedeemRequest *req)
 		src_failures = DatumGetInt64(SPI_getbinval(row, desc, R_SRC_FAILURES, &isnull));
 		if (req->by == REDEEM_BY_PIN &&
 			(acct_failures >= topup_max_failed_redeems || src_failures >= topup_max_failed_redeems))
-			return StoreFailure(fcinfo, req, "too_many_attempts",
+			return StoreFailure(fcinfo, req, order_id, "too_many_attempts",
 								acct_failures >= topup_max_failed_redeems ?
 								"too many failed attempts for this account; try again later" :
 								"too many failed attempts from this source; try again later",
@@ -354,14 +406,14 @@ Redeem(FunctionCallInfo fcinfo, RedeemRequest *req)
 
 		(void) SPI_getbinval(row, desc, R_ACCT_STATUS, &isnull);
 		if (isnull)
-			return StoreFailure(fcinfo, req, "account_not_found",
+			return StoreFailure(fcinfo, req, order_id, "account_not_found",
 								req->account_id ? "no such account" : "no account was given",
 								NULL, NULL);
 		if (strcmp(SPI_getvalue(row, desc, R_ACCT_KIND), "customer") != 0)
-			return StoreFailure(fcinfo, req, "account_not_found",
+			return StoreFailure(fcinfo, req, order_id, "account_not_found",
 								"the account is a prepaid card, not a customer account", NULL, NULL);
 		if (strcmp(SPI_getvalue(row, desc, R_ACCT_STATUS), "active") != 0)
-			return StoreFailure(fcinfo, req, "account_not_active",
+			return StoreFailure(fcinfo, req, order_id, "account_not_active",
 								psprintf("the account is %s", SPI_getvalue(row, desc, R_ACCT_STATUS)),
 								NULL, NULL);
 		acct_currency = SPI_getvalue(row, desc, R_ACCT_CURRENCY);
@@ -370,50 +422,19 @@ Redeem(FunctionCallInfo fcinfo, RedeemRequest *req)
 		if (isnull || !req->pin_ok)
 		{
 			if (req->by == REDEEM_BY_PIN)
-				return StoreFailure(fcinfo, req, "invalid_pin", "no voucher has this PIN", NULL, NULL);
-			return StoreFailure(fcinfo, req, "voucher_not_found", "no voucher has this serial", NULL, NULL);
+				return StoreFailure(fcinfo, req, order_id, "invalid_pin", "no voucher has this PIN",
+									NULL, NULL);
+			return StoreFailure(fcinfo, req, order_id, "voucher_not_found", "no voucher has this serial",
+								NULL, NULL);
 		}
 
 		slug = VoucherFailure(row, desc, acct_currency, &message);
 		if (slug != NULL)
-			return StoreFailure(fcinfo, req, slug, message, row, desc);
-
-		/* redeemable as far as this snapshot knows: write */
-		order_id = TopupNextOrderId();
-		TopupNewReference(reference);
-		memset(nulls, ' ', sizeof(nulls));
-		args[3] = Int64GetDatum(order_id);
-		if (req->key)
-			args[4] = CStringGetTextDatum(req->key);
-		else
-			nulls[4] = 'n';
-		args[5] = PointerGetDatum(TopupByteaFrom(req->request_hash, TOPUP_HASH_LEN));
-		args[6] = CStringGetTextDatum(reference);
-		if (req->source)
-			args[7] = CStringGetTextDatum(req->source);
-		else
-			nulls[7] = 'n';
-
-		rc = SPI_execute_plan(WritePlan(req->by, req->key != NULL), args, nulls, false, 0);
-		TopupSPICheck(rc, SPI_OK_SELECT, "redeem");
-		row = SPI_tuptable->vals[0];
-		desc = SPI_tuptable->tupdesc;
-		if (DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull)) == 1)
-		{
-			(void) SPI_getbinval(row, desc, 2, &isnull);
-			if (isnull)
-				/* voucher activated but the account changed under us */
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to a concurrent change of account \"%s\"",
-								req->account_id),
-						 errhint("Retry the redeem.")));
-			return TopupOrderResult(fcinfo, row, desc, 2, false);
-		}
+			return StoreFailure(fcinfo, req, order_id, slug, message, row, desc);
 
 		/*
-		 * Nothing was updated: a concurrent redeem, block or expiry got the
-		 * voucher first.  Read again (a new snapshot sees it) and report.
+		 * Redeemable as far as this newer snapshot knows: the write lost a
+		 * race (the voucher or the account changed under it).  Try again.
 		 */
 	}
 	ereport(ERROR,
