@@ -59,7 +59,8 @@ enum
 	R_V_AMOUNT,
 	R_V_CURRENCY,
 	R_V_EXPIRES,
-	R_CLIENT_EXISTS
+	R_CLIENT_EXISTS,
+	R_V_ORDER_ID
 };
 
 static Datum Redeem(FunctionCallInfo fcinfo, RedeemRequest *req);
@@ -88,7 +89,7 @@ PG_FUNCTION_INFO_V1(topup_redeem_voucher_by_serial);
 	"            AND o.client_id = $1 AND o.source = $4 AND o.created_at > $5 LIMIT $6) f), " \
 	"       a.status::text, a.currency, a.kind, " \
 	"       v.serial, v.status::text, v.amount, v.currency, v.expires_at, " \
-	"       EXISTS (SELECT 1 FROM topup.clients c WHERE c.client_id = $1) " \
+	"       EXISTS (SELECT 1 FROM topup.clients c WHERE c.client_id = $1), v.order_id " \
 	"  FROM (SELECT 1) AS one " \
 	"  LEFT JOIN topup.accounts a ON a.client_id = $1 AND a.account_id = $2 "
 
@@ -110,12 +111,12 @@ PG_FUNCTION_INFO_V1(topup_redeem_voucher_by_serial);
 	"                  WHERE acc.client_id = $1 AND acc.account_id = $2 AND acc.status = 'active' " \
 	"                    AND acc.kind = 'customer' AND acc.currency = vv.currency) " \
 	"     AND ($10 = 0 OR " \
-	"          ((SELECT pg_catalog.count(*) FROM (SELECT 1 FROM topup.orders o " \
+	"          (NOT EXISTS (SELECT 1 FROM topup.orders o " \
 	"              WHERE o.error_slug = 'invalid_pin' AND o.client_id = $1 " \
-	"                AND o.account_id = $2 AND o.created_at > $9 LIMIT $10) f) < $10 " \
-	"           AND (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM topup.orders o " \
+	"                AND o.account_id = $2 AND o.created_at > $9 OFFSET $10 - 1) " \
+	"           AND NOT EXISTS (SELECT 1 FROM topup.orders o " \
 	"              WHERE o.error_slug = 'invalid_pin' AND o.source IS NOT NULL " \
-	"                AND o.client_id = $1 AND o.source = $8 AND o.created_at > $9 LIMIT $10) f) < $10)) " \
+	"                AND o.client_id = $1 AND o.source = $8 AND o.created_at > $9 OFFSET $10 - 1))) " \
 	"  RETURNING vv.serial, vv.amount, vv.currency), " \
 	"a AS (" \
 	"  UPDATE topup.accounts acc SET balance = acc.balance + v.amount FROM v " \
@@ -135,7 +136,7 @@ PG_FUNCTION_INFO_V1(topup_redeem_voucher_by_serial);
 	"         a.balance, $5, $6, $7, $8, pg_catalog.now(), pg_catalog.now() FROM a " \
 	on_conflict \
 	"  RETURNING " TOPUP_ORDER_RESULT_COLUMNS ") " \
-	"SELECT (SELECT pg_catalog.count(*) FROM v), o.* FROM (SELECT 1) AS one LEFT JOIN o ON true"
+	"SELECT * FROM o"
 
 #define ON_KEY_CONFLICT " ON CONFLICT (client_id, order_type, idempotency_key) DO NOTHING "
 
@@ -364,20 +365,8 @@ Redeem(FunctionCallInfo fcinfo, RedeemRequest *req)
 		{
 			rc = SPI_execute_plan(WritePlan(req->by, req->key != NULL), args, nulls, false, 0);
 			TopupSPICheck(rc, SPI_OK_SELECT, "redeem");
-			row = SPI_tuptable->vals[0];
-			desc = SPI_tuptable->tupdesc;
-			if (DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull)) == 1)
-			{
-				(void) SPI_getbinval(row, desc, 2, &isnull);
-				if (isnull)
-					/* voucher activated but the account changed under us */
-					ereport(ERROR,
-							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-							 errmsg("could not serialize access due to a concurrent change of account \"%s\"",
-									req->account_id),
-							 errhint("Retry the redeem.")));
-				return TopupOrderResult(fcinfo, row, desc, 2, false);
-			}
+			if (SPI_processed == 1)
+				return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, false);
 		}
 
 		/* Nothing was written: find out why, in the order of the checks. */
@@ -393,6 +382,18 @@ Redeem(FunctionCallInfo fcinfo, RedeemRequest *req)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("client \"%s\" does not exist", req->client_id)));
+
+		/*
+		 * The write activated the voucher but wrote no order: the account
+		 * changed between its check and its credit.  The voucher must not
+		 * stay activated, so the whole transaction goes.
+		 */
+		if (DatumGetInt64(SPI_getbinval(row, desc, R_V_ORDER_ID, &isnull)) == order_id && !isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to a concurrent change of account \"%s\"",
+							req->account_id),
+					 errhint("Retry the redeem.")));
 
 		acct_failures = DatumGetInt64(SPI_getbinval(row, desc, R_ACCT_FAILURES, &isnull));
 		src_failures = DatumGetInt64(SPI_getbinval(row, desc, R_SRC_FAILURES, &isnull));
