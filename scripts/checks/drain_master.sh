@@ -26,9 +26,8 @@
 # if any check failed.  Creates and drops its own database.
 set -uo pipefail
 
-if ! command -v pgbench >/dev/null 2>&1; then
-	PATH="$("${PG_CONFIG:-pg_config}" --bindir):$PATH"
-fi
+# shellcheck source=scripts/tap.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tap.sh"
 
 DB=topup_drain_master
 CLIENTS=32
@@ -42,35 +41,6 @@ cleanup() {
 	rm -rf -- "$TMP"
 }
 trap cleanup EXIT
-
-N=0
-FAILED=0
-
-ok() {
-	N=$((N + 1))
-	echo "ok $N - $*"
-}
-
-not_ok() {
-	N=$((N + 1))
-	FAILED=$((FAILED + 1))
-	echo "not ok $N - $*"
-}
-
-# is DESCRIPTION GOT WANT: ok when the strings are equal.
-is() {
-	if [[ $2 == "$3" ]]; then
-		ok "$1"
-	else
-		not_ok "$1"
-		echo "#   got:  '$2'"
-		echo "#   want: '$3'"
-	fi
-}
-
-diag_file() {
-	sed -e 's/^/#   /' "$1" | head -n 40
-}
 
 q() {
 	psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "$*"
@@ -225,5 +195,4 @@ echo "# phase 2: final master balance $FINAL; $(q "SELECT count(*) - 1 || ' fund
                                                         FROM topup.orders) || ' completed orders in all'
                                              FROM topup.fundings")"
 
-echo "# $N checks, $FAILED failed"
-((FAILED == 0))
+tap_finish

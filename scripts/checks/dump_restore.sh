@@ -15,9 +15,8 @@
 # if any check failed.  Creates and drops its own databases.
 set -uo pipefail
 
-if ! command -v pg_dump >/dev/null 2>&1; then
-	PATH="$("${PG_CONFIG:-pg_config}" --bindir):$PATH"
-fi
+# shellcheck source=scripts/tap.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tap.sh"
 
 SRC=topup_dump_src
 PLAIN=topup_dump_plain
@@ -35,43 +34,6 @@ cleanup() {
 	rm -rf -- "$TMP"
 }
 trap cleanup EXIT
-
-N=0
-FAILED=0
-
-ok() {
-	N=$((N + 1))
-	echo "ok $N - $*"
-}
-
-not_ok() {
-	N=$((N + 1))
-	FAILED=$((FAILED + 1))
-	echo "not ok $N - $*"
-}
-
-# check DESCRIPTION COMMAND...: ok when the command succeeds.
-check() {
-	local desc=$1
-	shift
-	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
-
-# is DESCRIPTION GOT WANT: ok when the strings are equal.
-is() {
-	if [[ $2 == "$3" ]]; then
-		ok "$1"
-	else
-		not_ok "$1"
-		echo "#   got:  '$2'"
-		echo "#   want: '$3'"
-	fi
-}
-
-# Print a file as TAP comments (diagnostics of a failure).
-diag_file() {
-	sed -e 's/^/#   /' "$1" | head -n 40
-}
 
 # q DB SQL: run SQL, print the unaligned, tuples-only result.  Errors go to
 # stderr (shown as they come) and make the output empty.
@@ -247,5 +209,4 @@ done
 is "fresh: the secret is unchanged after the rejected writes" \
 	"$(secret_fingerprint "$FRESH")" "$SRC_SECRET"
 
-echo "# $N checks, $FAILED failed"
-((FAILED == 0))
+tap_finish

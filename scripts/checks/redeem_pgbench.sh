@@ -20,9 +20,8 @@
 # if any check failed.  Creates and drops its own database.
 set -uo pipefail
 
-if ! command -v pgbench >/dev/null 2>&1; then
-	PATH="$("${PG_CONFIG:-pg_config}" --bindir):$PATH"
-fi
+# shellcheck source=scripts/tap.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tap.sh"
 
 DB=topup_redeem_pgbench
 CLIENTS=8
@@ -38,35 +37,6 @@ cleanup() {
 	rm -rf -- "$TMP"
 }
 trap cleanup EXIT
-
-N=0
-FAILED=0
-
-ok() {
-	N=$((N + 1))
-	echo "ok $N - $*"
-}
-
-not_ok() {
-	N=$((N + 1))
-	FAILED=$((FAILED + 1))
-	echo "not ok $N - $*"
-}
-
-# is DESCRIPTION GOT WANT: ok when the strings are equal.
-is() {
-	if [[ $2 == "$3" ]]; then
-		ok "$1"
-	else
-		not_ok "$1"
-		echo "#   got:  '$2'"
-		echo "#   want: '$3'"
-	fi
-}
-
-diag_file() {
-	sed -e 's/^/#   /' "$1" | head -n 40
-}
 
 q() {
 	psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "$*"
@@ -186,5 +156,4 @@ if [[ $VERIFY != 0 ]]; then
 fi
 
 echo "# $(grep -h '^tps' "$TMP/run1.log" "$TMP/run2.log" | tr '\n' ' ')"
-echo "# $N checks, $FAILED failed"
-((FAILED == 0))
+tap_finish
