@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh — benchmarks of topup's voucher functions (generation, redeem,
-# expiry; the 0.1.0 contract), from a bare machine (as root):
+# expiry; the 0.1.0 contract) and card top-ups (0.2.0), from a bare machine
+# (as root):
 #
 #   bash bench/run.sh
 #
@@ -31,6 +32,19 @@
 #                  BENCH_B3_SECONDS s) without a sweep and while a sweep of
 #                  another 1M due vouchers runs (TPS over the seconds the sweep
 #                  overlapped) -> ratio (target >= 0.70).
+#   B4 top-up      pgbench -M prepared, BENCH_B4_SECONDS s, at each of
+#                  BENCH_B4_CLIENTS clients: topup.topup_card with a fresh
+#                  idempotency key per transaction over 10,000 cards of ONE
+#                  client (bench/topup.pgbench) against a bare floor: one
+#                  writable CTE doing the same writes against a single
+#                  master-balance row and a single fee row
+#                  (bench/topup_floor.pgbench); at 32 clients also (a) the
+#                  same load spread over 32 clients of the extension, one per
+#                  pgbench client, nothing shared (bench/topup_spread.pgbench).
+#                  Targets at 32 clients: TPS >= 2.0x floor and >= 0.7x (a);
+#                  topup.verify_ledger() empty, no failed transactions.  Also
+#                  the wait events of the pgbench backends (pg_stat_activity
+#                  sampled every 0.25 s).
 #
 # Besides wall-clock results the bench reports the CPU time the server
 # backends used (per transaction, per generation): on a shared or busy
@@ -44,7 +58,7 @@
 #   checkpoint_timeout = '30min'   no timed one either; the bench runs VACUUM
 #                                  ANALYZE and CHECKPOINT before each step
 # Peak disk use is a few GB under /tmp; a full run at BENCH_RUNS=3 takes
-# about 11 minutes on 2 cores.
+# about 11 minutes on 2 cores for B1-B3 and 12 more for B4.
 #
 # Results go to stdout and to bench/results/<UTC timestamp>.txt (gitignored).
 #
@@ -54,10 +68,12 @@
 #   BENCH_B3_SECONDS=20    duration of each B3 pgbench run
 #   BENCH_CLIENTS=8        pgbench clients in B2
 #   BENCH_B3_CLIENTS=4     pgbench clients in B3
-#   BENCH_WARMUP=5         seconds of each redeem script run (not counted)
-#                          before B2's first run
+#   BENCH_B4_SECONDS=30    duration of each B4 pgbench run
+#   BENCH_B4_CLIENTS="1 8 32"  client counts of B4 ((a) runs at 32 only)
+#   BENCH_WARMUP=5         seconds of each script run (not counted) before
+#                          the first run of B2 and of B4
 #   BENCH_QUANTITY=1000000 vouchers per generation (B1, the B2 pool, B3 sweeps)
-#   BENCH_ONLY=b1,b2,b3    which benchmarks to run
+#   BENCH_ONLY=b1,b2,b3,b4 which benchmarks to run
 #   BENCH_EXT_VERSION      extension version to create (default: the
 #                          control file's default_version)
 #   BENCH_SKIP_DEPS=1      do not check/install packages
@@ -76,9 +92,11 @@ BENCH_SECONDS=${BENCH_SECONDS:-30}
 BENCH_B3_SECONDS=${BENCH_B3_SECONDS:-20}
 BENCH_CLIENTS=${BENCH_CLIENTS:-8}
 BENCH_B3_CLIENTS=${BENCH_B3_CLIENTS:-4}
+BENCH_B4_SECONDS=${BENCH_B4_SECONDS:-30}
+BENCH_B4_CLIENTS=${BENCH_B4_CLIENTS:-1 8 32}
 BENCH_WARMUP=${BENCH_WARMUP:-5}
 BENCH_QUANTITY=${BENCH_QUANTITY:-1000000}
-BENCH_ONLY=${BENCH_ONLY:-b1,b2,b3}
+BENCH_ONLY=${BENCH_ONLY:-b1,b2,b3,b4}
 BENCH_DB=topup_test # the database pg_cron watches (cron.database_name in lib.sh)
 
 BENCH_SETTINGS=(
@@ -245,10 +263,12 @@ session_result() {
 }
 
 # run_pgbench TAG CLIENTS SECONDS SCRIPT [pgbench options]: sets PB_TPS,
-# PB_TXNS and PB_CPU_US (backend CPU microseconds per transaction); the
-# progress lines (-P) are in $WORK/TAG/err.
+# PB_TXNS, PB_FAILED (pgbench's "number of failed transactions": deadlocks
+# and serialization failures; fatal unless PB_ALLOW_FAILED=1) and PB_CPU_US
+# (backend CPU microseconds per transaction); the progress lines (-P) are in
+# $WORK/TAG/err.
 run_pgbench() {
-	local tag=$1 clients=$2 secs=$3 script=$4 dir=$WORK/$1 c0 c1 rc=0 jobs failed
+	local tag=$1 clients=$2 secs=$3 script=$4 dir=$WORK/$1 c0 c1 rc=0 jobs
 	shift 4
 	rm -rf "$dir"
 	mkdir -p "$dir"
@@ -260,8 +280,10 @@ run_pgbench() {
 	c1=$(pm_cpu_ticks)
 	PB_TPS=$(awk '/^tps = / { print $3; exit }' "$dir/out")
 	PB_TXNS=$(awk '/number of transactions actually processed/ { print $NF }' "$dir/out")
-	failed=$(awk '/number of failed transactions/ { print $5 }' "$dir/out")
-	if ((rc != 0)) || [[ -z $PB_TPS || -z $PB_TXNS || ${failed:-0} != 0 ]]; then
+	PB_FAILED=$(awk '/number of failed transactions/ { print $5 }' "$dir/out")
+	PB_FAILED=${PB_FAILED:-0}
+	if ((rc != 0)) || [[ -z $PB_TPS || -z $PB_TXNS ]] ||
+		[[ $PB_FAILED != 0 && ${PB_ALLOW_FAILED:-0} != 1 ]]; then
 		cat "$dir/out" >&2
 		grep -v '^progress:' "$dir/err" | tail -n 20 >&2
 		die "pgbench $tag failed"
@@ -319,6 +341,7 @@ SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS bench_floor CASCADE;
 DROP TABLE IF EXISTS public.bench_pins;
 DROP SEQUENCE IF EXISTS public.bench_seq;
+DROP SEQUENCE IF EXISTS public.b4_keys;
 DROP EXTENSION IF EXISTS topup CASCADE;
 SELECT pg_catalog.format('CREATE EXTENSION topup %s CASCADE',
                          CASE WHEN :'version' <> '' THEN 'VERSION ' || pg_catalog.quote_literal(:'version') END) \gexec
@@ -343,8 +366,18 @@ SELECT pg_catalog.count(*)
           FROM pg_catalog.generate_series(0, 999) AS a) AS s;
 CREATE TABLE public.bench_pins (i bigserial PRIMARY KEY, pin text NOT NULL);
 CREATE SEQUENCE public.bench_seq;
+SQL
+	floor_tables
+	bq -c "INSERT INTO bench_floor.accounts SELECT * FROM topup.accounts WHERE client_id = 'bench'" >/dev/null
+	sed "s/@PGCRYPTO@/$PGCRYPTO/g" "$BENCH_DIR/redeem_floor.pgbench" >"$WORK/redeem_floor.pgbench"
+	pool_extend
+	POOL_READY=1
+}
+
+# The floor's accounts, ledger and orders (empty) and bench_floor.hkey().
+floor_tables() {
+	bq <<'SQL' >/dev/null
 CREATE TABLE bench_floor.accounts (LIKE topup.accounts INCLUDING ALL);
-INSERT INTO bench_floor.accounts SELECT * FROM topup.accounts WHERE client_id = 'bench';
 CREATE TABLE bench_floor.ledger (LIKE topup.ledger INCLUDING ALL);
 CREATE SEQUENCE bench_floor.order_id_seq;
 CREATE TABLE bench_floor.orders (LIKE topup.orders INCLUDING ALL);
@@ -354,9 +387,6 @@ SELECT pg_catalog.format('CREATE FUNCTION bench_floor.hkey() RETURNS bytea LANGU
                          pg_catalog.format('SELECT %L::bytea', '\x' || pg_catalog.encode(hmac_key, 'hex')))
   FROM topup.secret \gexec
 SQL
-	sed "s/@PGCRYPTO@/$PGCRYPTO/g" "$BENCH_DIR/redeem_floor.pgbench" >"$WORK/redeem_floor.pgbench"
-	pool_extend
-	POOL_READY=1
 }
 
 # Generate BENCH_QUANTITY more vouchers into the pool: their PINs go to
@@ -647,6 +677,204 @@ b3() {
 }
 
 # ---------------------------------------------------------------------------
+# B4 top-up
+# ---------------------------------------------------------------------------
+
+# B4 setup (from a new extension): client b4 with 10,000 cards, clients
+# a0..a31 with 313 cards each, every client with pricing 0.10 + 1.5 % and a
+# master balance far larger than the bench can spend; the floor's copies of
+# b4's cards, one master row and one fee row; the key sequence.
+b4_setup() {
+	topup_say "B4 setup: clients b4 and a0..a31, 20016 cards, floor tables"
+	reset_db
+	POOL_READY=0
+	bq <<'SQL' >/dev/null
+SELECT topup.create_client('b4');
+SELECT topup.set_pricing('USD', 1, 1000, 0.10, 1.5, 'b4');
+SELECT topup.fund_master(1000000000, 'USD', 'b4-wire', 'b4');
+SELECT pg_catalog.count(*)
+  FROM (SELECT topup.open_account('card' || g, 'USD', 'card', true, NULL, 'b4')
+          FROM pg_catalog.generate_series(1, 10000) AS g) AS s;
+SELECT pg_catalog.count(*)
+  FROM (SELECT topup.create_client('a' || n) FROM pg_catalog.generate_series(0, 31) AS n) AS s;
+SELECT pg_catalog.count(*)
+  FROM (SELECT topup.set_pricing('USD', 1, 1000, 0.10, 1.5, 'a' || n)
+          FROM pg_catalog.generate_series(0, 31) AS n) AS s;
+SELECT pg_catalog.count(*)
+  FROM (SELECT topup.fund_master(1000000000, 'USD', 'a' || n || '-wire', 'a' || n)
+          FROM pg_catalog.generate_series(0, 31) AS n) AS s;
+SELECT pg_catalog.count(*)
+  FROM (SELECT topup.open_account('a' || n || '-' || g, 'USD', 'card', true, NULL, 'a' || n)
+          FROM pg_catalog.generate_series(0, 31) AS n, pg_catalog.generate_series(1, 313) AS g) AS s;
+CREATE SEQUENCE public.b4_keys;
+SQL
+	floor_tables
+	bq <<'SQL' >/dev/null
+INSERT INTO bench_floor.accounts SELECT * FROM topup.accounts WHERE client_id = 'b4';
+CREATE TABLE bench_floor.master (client_id text, currency text,
+                                 balance numeric NOT NULL CHECK (balance >= 0),
+                                 PRIMARY KEY (client_id, currency));
+CREATE TABLE bench_floor.fee (LIKE bench_floor.master INCLUDING ALL);
+INSERT INTO bench_floor.master VALUES ('b4', 'USD', 1000000000);
+INSERT INTO bench_floor.fee VALUES ('b4', 'USD', 0);
+SQL
+	sed "s/@PGCRYPTO@/$PGCRYPTO/g" "$BENCH_DIR/topup_floor.pgbench" >"$WORK/topup_floor.pgbench"
+}
+
+# waits_start FILE: sample the wait events of the pgbench backends every
+# 0.25 s into FILE (one "w|event" line per backend and sample; CPU = active
+# without a wait event) in a background psql; waits_stop ends it.
+waits_start() {
+	printf '%s\n' "SELECT 'w|' || COALESCE(wait_event_type || ':' || wait_event, 'CPU')
+  FROM pg_catalog.pg_stat_activity
+ WHERE application_name = 'pgbench' AND backend_type = 'client backend' \\watch 0.25" >"$1.sql"
+	# psql itself in the background (not bq's subshell), so that kill ends it
+	psql -X -q -At -d "$BENCH_DB" -f "$1.sql" >"$1" 2>/dev/null &
+	WAITS_PID=$!
+	BG_PIDS+=("$WAITS_PID")
+}
+
+waits_stop() {
+	kill "$WAITS_PID" 2>/dev/null || true
+	wait "$WAITS_PID" 2>/dev/null || true
+	unset 'BG_PIDS[-1]'
+}
+
+# waits_summary FILE...: the most frequent wait events in the samples, in %
+waits_summary() {
+	cat "$@" 2>/dev/null | awk -F '|' '/^w\|/ { n[$2]++; t++ } END {
+		for (e in n) printf "%.1f %s\n", 100 * n[e] / t, e }' | sort -rg | head -n 6 |
+		awk '{ printf "%s%s %s%%", (NR > 1 ? ", " : ""), $2, $1 } END { if (!NR) printf "no samples" }'
+}
+
+# b4_step SIDE CLIENTS SECONDS TAG: one pgbench run of topup, spread or floor
+b4_step() {
+	local side=$1 n=$2 secs=$3 tag=$4 script
+	case $side in
+	topup) script=$BENCH_DIR/topup.pgbench ;;
+	spread) script=$BENCH_DIR/topup_spread.pgbench ;;
+	floor) script=$WORK/topup_floor.pgbench ;;
+	esac
+	mkdir -p "$WORK/waits"
+	waits_start "$WORK/waits/$tag"
+	PB_ALLOW_FAILED=1 run_pgbench "$tag" "$n" "$secs" "$script"
+	waits_stop
+	B4_TXNS[$side]=$((${B4_TXNS[$side]:-0} + PB_TXNS))
+	B4_FAILED[$side]=$((${B4_FAILED[$side]:-0} + PB_FAILED))
+}
+
+b4() {
+	local r n side sides tag line
+	local -A tps=() cpu=() last_tps=() last_cpu=()
+	declare -gA B4_TXNS=() B4_FAILED=()
+	b4_setup
+	topup_header "B4 top-up"
+	say ""
+	say "== B4 top-up: pgbench -M prepared, ${BENCH_B4_SECONDS} s, clients ${BENCH_B4_CLIENTS}, $BENCH_RUNS runs =="
+	say "topup:  bench/topup.pgbench (SELECT status FROM topup.topup_card('card' || c, 10.00, 'k' || key,"
+	say "        client_id => 'b4')) over 10000 cards of client 'b4'; a fresh key per transaction"
+	say "(a):    bench/topup_spread.pgbench, 32 clients only: the same load over clients a0..a31 (313 cards"
+	say "        each), pgbench client N -> client 'aN': no master balance, fee account or card shared"
+	say "floor:  bench/topup_floor.pgbench: one writable CTE per transaction, ONE master-balance row and one"
+	say "        fee row (debit 10.25, card +10.00, fee +0.25, 3 ledger rows, the completed order)"
+	say "cpu:    server backend CPU per transaction; waits: pg_stat_activity of the pgbench backends every"
+	say "        0.25 s (ClientRead = waiting for pgbench, CPU = running or runnable)"
+	if ((BENCH_WARMUP > 0)); then
+		topup_say "B4 warm-up"
+		b4_step topup 8 "$BENCH_WARMUP" b4_warm_topup
+		b4_step floor 8 "$BENCH_WARMUP" b4_warm_floor
+		b4_step spread 32 "$BENCH_WARMUP" b4_warm_spread
+		say "warm-up: ${BENCH_WARMUP} s of topup (8 clients), floor (8) and (a) (32), not counted"
+	fi
+	for ((r = 1; r <= BENCH_RUNS; r++)); do
+		for n in $BENCH_B4_CLIENTS; do
+			if ((n == 32)); then
+				sides="topup spread floor"
+				((r % 2)) || sides="floor spread topup"
+			else
+				sides="topup floor"
+				((r % 2)) || sides="floor topup"
+			fi
+			line=$(printf 'run %d %2dc:' "$r" "$n")
+			for side in $sides; do
+				tag=b4_${side}_${n}_$r
+				topup_say "B4 run $r: $side, $n clients"
+				prep
+				b4_step "$side" "$n" "$BENCH_B4_SECONDS" "$tag"
+				tps[$side:$n]+=" $PB_TPS"
+				cpu[$side:$n]+=" $PB_CPU_US"
+				last_tps[$side]=$PB_TPS
+				last_cpu[$side]=$PB_CPU_US
+			done
+			for side in topup spread floor; do
+				[[ $sides == *$side* ]] || continue
+				line+=$(printf '  %s %7.1f tps (%4d us cpu/txn)' "$side" "${last_tps[$side]}" "${last_cpu[$side]}")
+			done
+			say "$line"
+		done
+	done
+	local mt mf ma mc mfc mac ratio aratio cratio verify done_b4 done_a notdone fdone master target met note
+	say "median over $BENCH_RUNS runs:"
+	for n in $BENCH_B4_CLIENTS; do
+		# shellcheck disable=SC2086  # word lists
+		mt=$(median ${tps[topup:$n]})
+		# shellcheck disable=SC2086
+		mf=$(median ${tps[floor:$n]})
+		# shellcheck disable=SC2086
+		mc=$(median ${cpu[topup:$n]})
+		# shellcheck disable=SC2086
+		mfc=$(median ${cpu[floor:$n]})
+		ratio=$(calc "$mt / $mf")
+		cratio=$(calc "$mc / $mfc")
+		target="(info)" met="" note=""
+		if ((n == 32)); then
+			target=">= 2.0x" met=$(verdict "$ratio" '>=' 2.0) note=" (target >= 2.0x)"
+		fi
+		say "$(printf '  %2dc: topup %7.1f tps, floor %7.1f tps, ratio topup/floor %sx%s; cpu/txn topup %s us, floor %s us (%sx)' \
+			"$n" "$mt" "$mf" "$ratio" "$note" "$mc" "$mfc" "$cratio")"
+		summary "B4 top-up ${n}c" "tps vs floor" "$(calc "$mt" %.1f)" "$(calc "$mf" %.1f)" "${ratio}x" "$target" "$met"
+		summary "B4 top-up ${n}c" "backend CPU/txn (us)" "$mc" "$mfc" "${cratio}x" "(info)" ""
+		if [[ -n ${tps[spread:$n]:-} ]]; then
+			# shellcheck disable=SC2086
+			ma=$(median ${tps[spread:$n]})
+			# shellcheck disable=SC2086
+			mac=$(median ${cpu[spread:$n]})
+			aratio=$(calc "$mt / $ma")
+			say "$(printf '       (a) spread over 32 clients %7.1f tps, ratio topup/(a) %sx (target >= 0.7x); cpu/txn (a) %s us' \
+				"$ma" "$aratio" "$mac")"
+			summary "B4 top-up ${n}c" "tps vs (a) 32 clients" "$(calc "$mt" %.1f)" "$(calc "$ma" %.1f)" "${aratio}x" \
+				">= 0.7x" "$(verdict "$aratio" '>=' 0.7)"
+			summary "B4 top-up ${n}c" "CPU/txn vs (a) (us)" "$mc" "$mac" "$(calc "$mc / $mac")x" "(info)" ""
+		fi
+	done
+	say "waits (all runs; share of samples of the pgbench backends):"
+	for n in $BENCH_B4_CLIENTS; do
+		for side in topup spread floor; do
+			[[ -n ${tps[$side:$n]:-} ]] || continue
+			say "$(printf '  %2dc %-6s %s' "$n" "$side" "$(waits_summary "$WORK"/waits/b4_"${side}"_"${n}"_[0-9]*)")"
+		done
+	done
+	verify=$(bval "SELECT count(*) FROM topup.verify_ledger()")
+	done_b4=$(bval "SELECT count(*) FROM topup.orders WHERE client_id = 'b4' AND status = 'completed'")
+	done_a=$(bval "SELECT count(*) FROM topup.orders WHERE client_id LIKE 'a%' AND status = 'completed'")
+	notdone=$(bval "SELECT count(*) FROM topup.orders WHERE status <> 'completed'")
+	fdone=$(bval "SELECT count(*) FROM bench_floor.orders WHERE status = 'completed'")
+	master=$(bval "SELECT balance = 1000000000 - 10.25 * $done_b4 FROM topup.master_balances
+	                WHERE client_id = 'b4' AND currency = 'USD'")
+	say "checks: pgbench failed transactions: topup ${B4_FAILED[topup]:-0}, (a) ${B4_FAILED[spread]:-0}, floor ${B4_FAILED[floor]:-0}"
+	say "        topup transactions (warm-up included) ${B4_TXNS[topup]:-0}, completed orders of b4 $done_b4;" \
+		"(a) transactions ${B4_TXNS[spread]:-0}, completed orders of a0..a31 $done_a; orders not completed $notdone"
+	say "        floor transactions ${B4_TXNS[floor]:-0}, floor orders $fdone;" \
+		"b4 master balance = 1e9 - 10.25 x completed: $master; count(*) FROM topup.verify_ledger() = $verify"
+	summary "B4 top-up" "verify_ledger rows" "$verify" "-" "-" "0" "$(verdict "$verify" '==' 0)"
+	summary "B4 top-up" "pgbench failed txns" "$((${B4_FAILED[topup]:-0} + ${B4_FAILED[spread]:-0}))" \
+		"${B4_FAILED[floor]:-0}" "-" "0" "$(verdict "$((${B4_FAILED[topup]:-0} + ${B4_FAILED[spread]:-0}))" '==' 0)"
+	[[ $done_b4 == "${B4_TXNS[topup]:-0}" && $done_a == "${B4_TXNS[spread]:-0}" && $notdone == 0 &&
+		$fdone == "${B4_TXNS[floor]:-0}" && $master == t ]] ||
+		say "WARNING: completed orders differ from transactions, failed orders exist, or the master balance is off"
+}
+
+# ---------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------
 
@@ -688,11 +916,13 @@ say "machine: $NPROC cpus, $(awk '/^MemTotal/ { printf "%.1f GB", $2 / 1048576 }
 say "settings: $(bval "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) FROM pg_settings
                     WHERE name IN ('shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'synchronous_commit', 'jit')")"
 say "runs: BENCH_RUNS=$BENCH_RUNS BENCH_SECONDS=$BENCH_SECONDS BENCH_B3_SECONDS=$BENCH_B3_SECONDS" \
-	"BENCH_CLIENTS=$BENCH_CLIENTS BENCH_B3_CLIENTS=$BENCH_B3_CLIENTS BENCH_QUANTITY=$Q"
+	"BENCH_CLIENTS=$BENCH_CLIENTS BENCH_B3_CLIENTS=$BENCH_B3_CLIENTS BENCH_QUANTITY=$Q" \
+	"BENCH_B4_SECONDS=$BENCH_B4_SECONDS BENCH_B4_CLIENTS='$BENCH_B4_CLIENTS'"
 
 if want b1; then b1; fi
 if want b2; then b2; fi
 if want b3; then b3; fi
+if want b4; then b4; fi
 
 say ""
 say "== summary (medians of $BENCH_RUNS runs; total $((SECONDS / 60)) min $((SECONDS % 60)) s) =="

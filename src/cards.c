@@ -4,15 +4,16 @@
  *	  Prepaid card top-ups: topup_card, and order polling (check_order,
  *	  order_json) for every order type.
  *
- *	  A top-up is three statements on its fast path: the idempotency
+ *	  A top-up is four statements on its fast path: the idempotency
  *	  look-up (orders.c), one read that locks the card and fetches its
- *	  pricing rule, and one writable CTE that debits a master slot that
- *	  covers amount + fee (SKIP LOCKED), credits the card and a fee slot,
- *	  writes the ledger entries and the completed order.  If no free slot
- *	  covers the charge, the CTE writes nothing; it is tried once more
- *	  waiting for a busy covering slot, and if no slot covers it at all,
- *	  the slow path in master.c decides, with every slot locked, whether
- *	  the whole balance covers it.
+ *	  pricing rule, one writable CTE that debits a master slot that covers
+ *	  amount + fee (SKIP LOCKED) and credits the fee slot of the same
+ *	  number, and one that credits the card and writes the ledger entries
+ *	  and the completed order.  If no free slot covers the charge, the
+ *	  debit writes nothing; it is tried once more waiting for a busy
+ *	  covering slot, and if no slot covers it at all, the slow path in
+ *	  master.c decides, with every slot locked, whether the whole balance
+ *	  covers it.
  *
  *-------------------------------------------------------------------------
  */
@@ -78,57 +79,70 @@ PG_FUNCTION_INFO_V1(topup_order_json);
 	"   FOR NO KEY UPDATE OF a"
 
 /*
- * The top-up write.  master_lock is how ms picks the master slot: SKIP
- * LOCKED takes a free slot that covers the charge; without a locking
- * clause ms names the first covering slot and m's UPDATE waits for that
- * one slot (used when every covering slot was busy), re-checking that it
- * still covers the charge.  (FOR UPDATE would instead go on to wait for
- * the next covering slot while keeping the lock on one whose recheck
- * failed: waits in no fixed order, the stuff of deadlocks.)
- * The slots are picked in CTEs, not in subqueries of the UPDATEs: when an
- * UPDATE meets a row changed since its snapshot, the recheck would run such
- * a subquery again and could pick another slot, skipping the update; a
- * CTE's row is carried into the recheck as it was.  $1 client, $2 currency, $3 card, $4 amount, $5 fee,
- * $6 amount + fee, $7 first slot to try, $8 order id, $9 key,
+ * The top-up write, in two statements.  DEBIT_SQL takes the charge off a
+ * master slot and credits the fee to a fee slot; RECORD_SQL then credits
+ * the card and writes the ledger entries and the completed order.  The hot
+ * rows are in a statement of their own because a concurrent update of a
+ * slot makes PostgreSQL recheck the row (EvalPlanQual), which sets up every
+ * CTE of the statement again: in one statement with the ledger and order
+ * inserts that set-up cost more than the whole top-up under contention.
+ *
+ * master_lock is how ms picks the master slot: SKIP LOCKED takes a free
+ * slot that covers the charge; without a locking clause ms names the first
+ * covering slot and m's UPDATE waits for that one slot (used when every
+ * covering slot was busy), re-checking that it still covers the charge.
+ * (FOR UPDATE would instead go on to wait for the next covering slot while
+ * keeping the lock on one whose recheck failed: waits in no fixed order,
+ * the stuff of deadlocks.)  The slots are picked in CTEs, not in subqueries
+ * of the UPDATEs: when an UPDATE meets a row changed since its snapshot,
+ * the recheck would run such a subquery again and could pick another slot,
+ * skipping the update; a CTE's row is carried into the recheck as it was.
+ * The fee goes to the fee slot with the number of the master slot: only a
+ * transaction that holds master slot k takes fee slot k, so no top-up ever
+ * waits for a fee slot or scans for a free one.
+ * $1 client, $2 currency, $3 amount + fee, $4 fee, $5 first slot to try.
+ * Returns the number of master and of fee slots changed.
+ */
+#define DEBIT_SQL(master_lock) \
+	"WITH ms AS (" \
+	"  SELECT slot FROM topup.balance_slots " \
+	"   WHERE client_id = $1 AND currency = $2 AND book = 'master' AND balance >= $3 " \
+	"   ORDER BY (slot + $5) % " CppAsString2(TOPUP_SLOTS) " LIMIT 1 " master_lock "), " \
+	"m AS (" \
+	"  UPDATE topup.balance_slots s SET balance = s.balance - $3 FROM ms " \
+	"   WHERE s.client_id = $1 AND s.currency = $2 AND s.book = 'master' AND s.slot = ms.slot " \
+	"     AND s.balance >= $3 " \
+	"  RETURNING s.slot), " \
+	"f AS (" \
+	"  UPDATE topup.balance_slots s SET balance = s.balance + $4 FROM m " \
+	"   WHERE s.client_id = $1 AND s.currency = $2 AND s.book = 'fee' AND s.slot = m.slot " \
+	"     AND $4 > 0 " \
+	"  RETURNING s.slot) " \
+	"SELECT (SELECT pg_catalog.count(*) FROM m), (SELECT pg_catalog.count(*) FROM f)"
+
+/*
+ * The rest of a top-up, after DEBIT_SQL debited a slot: the master balance
+ * after the order is the sum of the slots as this statement sees them
+ * (this order's debit included).  $1 client, $2 currency, $3 card,
+ * $4 amount, $5 fee, $6 amount + fee, $7 (unused), $8 order id, $9 key,
  * $10 request hash, $11 reference, $12 entry type, $13 channel,
  * $14 customer_info, $15 activates the card.
  */
-#define WRITE_SQL(master_lock) \
-	"WITH ms AS (" \
-	"  SELECT slot FROM topup.balance_slots " \
-	"   WHERE client_id = $1 AND currency = $2 AND book = 'master' AND balance >= $6 " \
-	"   ORDER BY (slot + $7) % " CppAsString2(TOPUP_SLOTS) " LIMIT 1 " master_lock "), " \
-	"m AS (" \
-	"  UPDATE topup.balance_slots s SET balance = s.balance - $6 FROM ms " \
-	"   WHERE s.client_id = $1 AND s.currency = $2 AND s.book = 'master' AND s.slot = ms.slot " \
-	"     AND s.balance >= $6 " \
-	"  RETURNING s.slot, s.balance), " \
-	"c AS (" \
+#define RECORD_SQL \
+	"WITH c AS (" \
 	"  UPDATE topup.accounts a SET balance = a.balance + $4, status = 'active', " \
 	"         customer_info = CASE WHEN $14::jsonb IS NULL THEN a.customer_info " \
 	"                              ELSE COALESCE(a.customer_info, '{}'::jsonb) || $14::jsonb END " \
-	"    FROM m WHERE a.client_id = $1 AND a.account_id = $3 " \
+	"   WHERE a.client_id = $1 AND a.account_id = $3 " \
 	"  RETURNING a.balance), " \
-	"fs AS (" \
-	"  SELECT COALESCE((SELECT slot FROM topup.balance_slots " \
-	"                    WHERE client_id = $1 AND currency = $2 AND book = 'fee' " \
-	"                    ORDER BY (slot + $7) % " CppAsString2(TOPUP_SLOTS) \
-	"                    LIMIT 1 FOR UPDATE SKIP LOCKED), $7 % " CppAsString2(TOPUP_SLOTS) ") AS slot " \
-	"   WHERE $5 > 0 AND EXISTS (SELECT 1 FROM m)), " \
-	"f AS (" \
-	"  UPDATE topup.balance_slots s SET balance = s.balance + $5 FROM fs " \
-	"   WHERE s.client_id = $1 AND s.currency = $2 AND s.book = 'fee' AND s.slot = fs.slot " \
-	"  RETURNING s.slot), " \
 	"t AS (" \
-	"  SELECT COALESCE(pg_catalog.sum(s.balance) FILTER (WHERE s.slot <> m.slot), 0) + m.balance AS after " \
-	"    FROM m, topup.balance_slots s " \
-	"   WHERE s.client_id = $1 AND s.currency = $2 AND s.book = 'master' " \
-	"   GROUP BY m.slot, m.balance), " \
+	"  SELECT pg_catalog.sum(s.balance) AS after FROM topup.balance_slots s " \
+	"   WHERE s.client_id = $1 AND s.currency = $2 AND s.book = 'master'), " \
 	"l AS (" \
 	"  INSERT INTO topup.ledger (order_id, client_id, book, account_id, currency, amount, balance_after) " \
 	"  SELECT $8, $1, 'account', $3, $2, $4, c.balance FROM c " \
 	"  UNION ALL SELECT $8, $1, 'master', NULL, $2, - $6, t.after FROM t " \
-	"  UNION ALL SELECT $8, $1, 'fee', NULL, $2, $5, NULL FROM f), " \
+	"  UNION ALL SELECT $8, $1, 'fee', NULL, $2, $5, NULL WHERE $5 > 0), " \
 	"o AS (" \
 	"  INSERT INTO topup.orders (order_id, order_type, status, topup_status, client_id, account_id, " \
 	"         amount, fee, currency, master_balance_before, master_balance_after, " \
@@ -138,7 +152,7 @@ PG_FUNCTION_INFO_V1(topup_order_json);
 	"         c.balance, $9, $10, $11, $12, $13, $15, pg_catalog.now(), pg_catalog.now() FROM t, c " \
 	"  ON CONFLICT (client_id, order_type, idempotency_key) DO NOTHING " \
 	"  RETURNING " TOPUP_ORDER_RESULT_COLUMNS ") " \
-	"SELECT (SELECT pg_catalog.count(*) FROM m), o.* FROM (SELECT 1) AS one LEFT JOIN o ON true"
+	"SELECT o.* FROM (SELECT 1) AS one LEFT JOIN o ON true"
 
 #define FAIL_SQL \
 	"INSERT INTO topup.orders (order_id, order_type, status, topup_status, client_id, account_id, " \
@@ -279,7 +293,7 @@ PricingProblem(HeapTuple row, TupleDesc desc, int minor)
  * in slot order.
  */
 static bool
-TryWrite(SPIPlanPtr plan, Datum *args, const char *nulls)
+TryWrite(SPIPlanPtr plan, Datum *args)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -291,7 +305,7 @@ TryWrite(SPIPlanPtr plan, Datum *args, const char *nulls)
 	MemoryContextSwitchTo(oldcontext);
 	PG_TRY();
 	{
-		rc = SPI_execute_plan(plan, args, nulls, false, 0);
+		rc = SPI_execute_plan(plan, args, NULL, false, 0);
 		TopupSPICheck(rc, SPI_OK_SELECT, "top-up");
 		done = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) == 1;
 	}
@@ -322,9 +336,12 @@ static Datum
 TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 {
 	static SPIPlanPtr read_plan = NULL;
-	static SPIPlanPtr write_plans[2] = {NULL, NULL};
-	static Oid	write_types[15] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, NUMERICOID,
+	static SPIPlanPtr debit_plans[2] = {NULL, NULL};
+	static SPIPlanPtr record_plan = NULL;
+	static Oid	debit_types[5] = {TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, INT4OID};
+	static Oid	record_types[15] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, NUMERICOID,
 		INT4OID, INT8OID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BOOLOID};
+	Datum		debit_args[5];
 	HeapTuple	row;
 	TupleDesc	desc;
 	Datum		args[15];
@@ -434,8 +451,8 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 	total = DirectFunctionCall2(numeric_add, req->amount, fee);
 
 	/* write: fast path, then (if no free slot covers it) the slow path */
-	(void) TopupPreparePlan(&write_plans[0], WRITE_SQL("FOR UPDATE SKIP LOCKED"), 15, write_types);
-	(void) TopupPreparePlan(&write_plans[1], WRITE_SQL(""), 15, write_types);
+	(void) TopupPreparePlan(&debit_plans[0], DEBIT_SQL("FOR UPDATE SKIP LOCKED"), 5, debit_types);
+	(void) TopupPreparePlan(&debit_plans[1], DEBIT_SQL(""), 5, debit_types);
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = CStringGetTextDatum(req->client_id);
 	args[1] = CStringGetTextDatum(card_currency);
@@ -456,6 +473,11 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 	args[13] = req->customer_info;
 	nulls[13] = req->customer_info ? ' ' : 'n';
 	args[14] = BoolGetDatum(strcmp(status, "inactive") == 0);
+	debit_args[0] = args[0];
+	debit_args[1] = args[1];
+	debit_args[2] = total;
+	debit_args[3] = fee;
+	debit_args[4] = args[6];
 
 	/*
 	 * Attempt 0 takes a free slot that covers the charge; attempt 1 waits
@@ -471,19 +493,26 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 									 "the master balance cannot cover amount and fee", card_currency);
 
 		if (attempt < 2)
-			done = TryWrite(write_plans[attempt], args, nulls);
+			done = TryWrite(debit_plans[attempt], debit_args);
 		else
 		{
-			rc = SPI_execute_plan(write_plans[0], args, nulls, false, 0);
+			rc = SPI_execute_plan(debit_plans[0], debit_args, NULL, false, 0);
 			TopupSPICheck(rc, SPI_OK_SELECT, "top-up");
 			done = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) == 1;
 		}
 		if (done)
 		{
-			(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+			/* the fee slots exist with the master slots: a positive fee always lands */
+			if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)) !=
+				(TopupNumericSign(fee) > 0 ? 1 : 0))
+				elog(ERROR, "topup: the fee was not credited");
+			rc = SPI_execute_plan(TopupPreparePlan(&record_plan, RECORD_SQL, 15, record_types),
+								  args, nulls, false, 0);
+			TopupSPICheck(rc, SPI_OK_SELECT, "top-up");
+			(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 			if (isnull)
 				elog(ERROR, "topup: top-up order was not written");
-			return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, false);
+			return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, false);
 		}
 	}
 	elog(ERROR, "topup: master debit failed after rebalancing");
