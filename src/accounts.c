@@ -122,8 +122,12 @@ TopupClientExists(const char *client_id)
 	return SPI_processed > 0;
 }
 
-static void
-RequireClient(const char *client_id)
+/*
+ * A client_id argument naming an existing client, or an error.  The caller
+ * must be connected to SPI.
+ */
+void
+TopupRequireClient(const char *client_id)
 {
 	RequireIdentifier(client_id, "client_id");
 	if (!TopupClientExists(client_id))
@@ -131,6 +135,23 @@ RequireClient(const char *client_id)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("client \"%s\" does not exist", client_id),
 				 errhint("Create it with topup.create_client().")));
+}
+
+/*
+ * The minor units of a currency argument, or an error when it is unknown.
+ * The caller must be connected to SPI.
+ */
+int
+TopupRequireCurrency(const char *currency)
+{
+	int			minor = TopupCurrencyMinorUnits(currency);
+
+	if (minor < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown currency \"%s\"", currency ? currency : "(null)"),
+				 errhint("Currencies are listed in topup.currencies.")));
+	return minor;
 }
 
 /*
@@ -183,7 +204,7 @@ topup_create_reseller(PG_FUNCTION_ARGS)
 
 	RequireIdentifier(reseller, "reseller");
 	SPI_connect();
-	RequireClient(client_id);
+	TopupRequireClient(client_id);
 	values[0] = CStringGetTextDatum(client_id);
 	values[1] = CStringGetTextDatum(reseller);
 	if (!InsertIfAbsent("INSERT INTO topup.resellers (client_id, reseller) VALUES ($1, $2) "
@@ -224,12 +245,8 @@ topup_open_account(PG_FUNCTION_ARGS)
 	active = PG_GETARG_BOOL(3);
 
 	SPI_connect();
-	RequireClient(client_id);
-	if (TopupCurrencyMinorUnits(currency) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown currency \"%s\"", currency ? currency : "(null)"),
-				 errhint("Currencies are listed in topup.currencies.")));
+	TopupRequireClient(client_id);
+	(void) TopupRequireCurrency(currency);
 	if (!PG_ARGISNULL(4))
 		values[5] = TopupValidateCustomerInfo(PG_GETARG_DATUM(4));
 	else

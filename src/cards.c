@@ -592,10 +592,7 @@ topup_topup_card(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		SPI_connect();
-		if (!TopupClientExists(req.client_id))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("client \"%s\" does not exist", req.client_id)));
+		TopupRequireClient(req.client_id);
 		result = TopupCard(fcinfo, &req);
 		SPI_finish();
 	}

@@ -123,28 +123,6 @@ RequireAmount(FunctionCallInfo fcinfo, int argno, const char *currency, int mino
 	return amount;
 }
 
-static int
-RequireCurrency(const char *currency)
-{
-	int			minor = TopupCurrencyMinorUnits(currency);
-
-	if (minor < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown currency \"%s\"", currency ? currency : "(null)"),
-				 errhint("Currencies are listed in topup.currencies.")));
-	return minor;
-}
-
-static void
-RequireClientExists(const char *client_id)
-{
-	if (client_id == NULL || !TopupClientExists(client_id))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("client \"%s\" does not exist", client_id ? client_id : "(null)")));
-}
-
 /* The master balance of a client and currency, as this snapshot sees it. */
 static Datum
 MasterTotal(Datum client_id, Datum currency)
@@ -180,8 +158,8 @@ FundMaster(FunctionCallInfo fcinfo)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("reference must have 1 to 255 characters")));
-	RequireClientExists(client_id);
-	minor = RequireCurrency(currency);
+	TopupRequireClient(client_id);
+	minor = TopupRequireCurrency(currency);
 	amount = RequireAmount(fcinfo, 0, currency, minor);
 
 	args[0] = CStringGetTextDatum(client_id);
@@ -327,8 +305,8 @@ SetPricing(FunctionCallInfo fcinfo)
 	Oid			argtypes[6] = {TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, NUMERICOID, NUMERICOID};
 	int			rc;
 
-	RequireClientExists(client_id);
-	minor = RequireCurrency(currency);
+	TopupRequireClient(client_id);
+	minor = TopupRequireCurrency(currency);
 	args[0] = CStringGetTextDatum(client_id);
 	args[1] = CStringGetTextDatum(currency);
 	args[2] = PricingValue(fcinfo, 1, "min_amount", minor, false);

@@ -97,6 +97,8 @@ extern int	TopupCurrencyMinorUnits(const char *currency);
 extern Datum TopupCheckAmount(Datum amount, int minor_units, bool *ok);
 extern int	TopupNumericSign(Datum value);
 extern bool TopupClientExists(const char *client_id);
+extern void TopupRequireClient(const char *client_id);
+extern int	TopupRequireCurrency(const char *currency);
 extern char *TopupTextArg(FunctionCallInfo fcinfo, int argno);
 extern struct Tuplestorestate *TopupMaterialize(FunctionCallInfo fcinfo, TupleDesc *tupdesc);
 

@@ -304,18 +304,8 @@ GenerateVouchers(FunctionCallInfo fcinfo)
 
 	SPI_connect();
 
-	if (!TopupClientExists(client_id))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("client \"%s\" does not exist", client_id),
-				 errhint("Create it with topup.create_client().")));
-
-	minor = TopupCurrencyMinorUnits(currency);
-	if (minor < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown currency \"%s\"", currency ? currency : "(null)"),
-				 errhint("Currencies are listed in topup.currencies.")));
+	TopupRequireClient(client_id);
+	minor = TopupRequireCurrency(currency);
 	amount = TopupCheckAmount(PG_GETARG_DATUM(2), minor, &ok);
 	if (!ok)
 		ereport(ERROR,
