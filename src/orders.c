@@ -64,10 +64,25 @@ Datum
 TopupOrderResult(FunctionCallInfo fcinfo, HeapTuple row, TupleDesc desc,
 				 int firstcol, bool replayed)
 {
-	TupleDesc	tupdesc;
 	Datum		values[TOPUP_ORDER_RESULT_NATTS];
 	bool		nulls[TOPUP_ORDER_RESULT_NATTS];
 	int			i;
+
+	for (i = 0; i < TOPUP_ORDER_RESULT_NATTS; i++)
+		values[i] = SPI_getbinval(row, desc, firstcol + i, &nulls[i]);
+	values[TOPUP_ORDER_RESULT_REPLAYED - 1] = BoolGetDatum(replayed);
+	nulls[TOPUP_ORDER_RESULT_REPLAYED - 1] = false;
+	return TopupOrderResultValues(fcinfo, values, nulls);
+}
+
+/*
+ * The same from the 21 column values in order (TOPUP_ORDER_RESULT_COLUMNS).
+ * Called while connected to SPI.
+ */
+Datum
+TopupOrderResultValues(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
+{
+	TupleDesc	tupdesc;
 	HeapTuple	result;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
@@ -75,12 +90,6 @@ TopupOrderResult(FunctionCallInfo fcinfo, HeapTuple row, TupleDesc desc,
 	if (tupdesc->natts != TOPUP_ORDER_RESULT_NATTS)
 		elog(ERROR, "topup: order_result has %d columns, expected %d",
 			 tupdesc->natts, TOPUP_ORDER_RESULT_NATTS);
-
-	for (i = 0; i < TOPUP_ORDER_RESULT_NATTS; i++)
-		values[i] = SPI_getbinval(row, desc, firstcol + i, &nulls[i]);
-	values[TOPUP_ORDER_RESULT_REPLAYED - 1] = BoolGetDatum(replayed);
-	nulls[TOPUP_ORDER_RESULT_REPLAYED - 1] = false;
-
 	tupdesc = BlessTupleDesc(tupdesc);
 	result = heap_form_tuple(tupdesc, values, nulls);
 	/* SPI_returntuple copies into the context that was current at SPI_connect */

@@ -18,37 +18,49 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "nodes/parsenodes.h"
-#include "storage/proc.h"
+#include "utils/inval.h"
 
 #define MAX_CACHED_PLANS 64
 
 static SPIPlanPtr *plan_slots[MAX_CACHED_PLANS];
 static int	nplan_slots = 0;
 static Oid	plans_extension = InvalidOid;
-
-#if PG_VERSION_NUM >= 170000
-#define CurrentLxid() (MyProc->vxid.lxid)
-#else
-#define CurrentLxid() (MyProc->lxid)
-#endif
-
-/* the extension is looked up once per transaction, not per statement */
-static LocalTransactionId checked_lxid = InvalidLocalTransactionId;
+static uint64 cache_epoch = 0;
 
 /*
- * The plan cached in *slot, prepared from sql on first use (or after the
- * extension was re-created).  The caller must be connected to SPI.
+ * Whether the extension must be looked up again.  Looking it up is a
+ * catalog scan (pg_extension has no syscache), too dear for every call; a
+ * DROP EXTENSION drops the extension's tables, which sends a relcache
+ * invalidation to every backend, so any relcache invalidation sets this.
  */
-SPIPlanPtr
-TopupPreparePlan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+static bool check_extension = true;
+static bool callback_registered = false;
+
+static void
+RelcacheCallback(Datum arg, Oid relid)
 {
-	SPIPlanPtr	plan;
+	check_extension = true;
+}
 
-	if (CurrentLxid() != checked_lxid)
+/*
+ * The current epoch; when the extension was re-created since the last
+ * look-up, every cached plan is freed and the epoch moves on.
+ */
+uint64
+TopupCacheEpoch(void)
+{
+	if (!callback_registered)
 	{
-		Oid			ext = get_extension_oid("topup", false);
+		CacheRegisterRelcacheCallback(RelcacheCallback, (Datum) 0);
+		callback_registered = true;
+	}
+	if (check_extension)
+	{
+		Oid			ext;
 
-		checked_lxid = CurrentLxid();
+		/* cleared first: an invalidation during the look-up sets it again */
+		check_extension = false;
+		ext = get_extension_oid("topup", false);
 		if (ext != plans_extension)
 		{
 			int			i;
@@ -61,11 +73,24 @@ TopupPreparePlan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 			}
 			nplan_slots = 0;
 			plans_extension = ext;
+			cache_epoch++;
 		}
 	}
+	return cache_epoch;
+}
+
+/*
+ * The plan cached in *slot, prepared from sql on first use (or after the
+ * extension was re-created).  The caller must be connected to SPI.
+ */
+SPIPlanPtr
+TopupPreparePlan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan;
+
+	(void) TopupCacheEpoch();
 	if (*slot != NULL)
 		return *slot;
-
 	if (nplan_slots >= MAX_CACHED_PLANS)
 		elog(ERROR, "topup: too many cached plans");
 	/*

@@ -21,6 +21,7 @@
 #include "topup.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -326,6 +327,7 @@ Redeem(FunctionCallInfo fcinfo, RedeemRequest *req)
 	int64		order_id;
 	char		reference[TOPUP_REFERENCE_LEN + 1];
 	int			pass;
+	bool		try_write = req->pin_ok && req->account_id != NULL;
 
 	if (req->key != NULL &&
 		TopupFindIdempotent(req->client_id, "voucher_redeem", req->key, req->request_hash, &row, &desc))
@@ -358,10 +360,44 @@ Redeem(FunctionCallInfo fcinfo, RedeemRequest *req)
 								  (TimestampTz) topup_redeem_lockout * USECS_PER_SEC);
 	args[9] = Int32GetDatum(req->by == REDEEM_BY_PIN ? topup_max_failed_redeems : 0);
 
+	/*
+	 * The success path without a plan (direct.c).  Under REPEATABLE READ a
+	 * keyed redeem takes the SQL path, whose ON CONFLICT turns a key stored
+	 * by a concurrent call into a serialization failure.
+	 */
+	if (try_write && !(req->key != NULL && IsolationUsesXactSnapshot()))
+	{
+		TopupDirectRedeem d;
+		Datum		values[TOPUP_ORDER_RESULT_NATTS];
+		bool		rnulls[TOPUP_ORDER_RESULT_NATTS];
+
+		d.client_id = req->client_id;
+		d.account_id = req->account_id;
+		d.key = req->key;
+		d.source = req->source;
+		d.pin_hash = req->by == REDEEM_BY_PIN ? req->pin_hash : NULL;
+		d.serial = &req->serial;
+		d.request_hash = req->request_hash;
+		d.order_id = order_id;
+		d.reference = reference;
+		d.lockout_since = DatumGetTimestampTz(args[8]);
+		d.max_failed = DatumGetInt32(args[9]);
+		switch (TopupRedeemDirect(&d, values, rnulls))
+		{
+			case TOPUP_DIRECT_DONE:
+				return TopupOrderResultValues(fcinfo, values, rnulls);
+			case TOPUP_DIRECT_REFUSED:
+				try_write = false;	/* the look-up below names the failure */
+				break;
+			case TOPUP_DIRECT_NOT_TAKEN:
+				break;
+		}
+	}
+
 	for (pass = 0; pass < 2; pass++)
 	{
 		/* the success path: one statement (a malformed PIN can match nothing) */
-		if (req->pin_ok && req->account_id != NULL)
+		if (try_write || (pass > 0 && req->pin_ok && req->account_id != NULL))
 		{
 			rc = SPI_execute_plan(WritePlan(req->by, req->key != NULL), args, nulls, false, 0);
 			TopupSPICheck(rc, SPI_OK_SELECT, "redeem");

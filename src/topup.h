@@ -12,6 +12,7 @@
 #include "fmgr.h"
 #include "access/htup.h"
 #include "access/tupdesc.h"
+#include "datatype/timestamp.h"
 
 /* ---------- voucher_serial (serial.c) ---------- */
 
@@ -129,6 +130,7 @@ extern int64 TopupNextOrderId(void);
 extern Oid	TopupSerialTypeOid(void);
 extern Datum TopupOrderResult(FunctionCallInfo fcinfo, HeapTuple row, TupleDesc desc,
 							  int firstcol, bool replayed);
+extern Datum TopupOrderResultValues(FunctionCallInfo fcinfo, Datum *values, bool *nulls);
 extern bool TopupFindIdempotent(const char *client_id, const char *order_type,
 								const char *key, const uint8 *request_hash,
 								HeapTuple *row, TupleDesc *desc);
@@ -143,7 +145,39 @@ extern void TopupEnsureSlots(Datum client_id, Datum currency);
 extern bool TopupMasterSlowPath(Datum client_id, Datum currency, Datum total, int minor_units,
 								int charge_slot);
 
+/* ---------- the redeem without a plan (direct.c) ---------- */
+
+typedef struct TopupDirectRedeem
+{
+	const char *client_id;
+	const char *account_id;
+	const char *key;			/* idempotency key or NULL */
+	const char *source;			/* lockout source or NULL */
+	const uint8 *pin_hash;		/* by PIN, or NULL ... */
+	const VoucherSerial *serial;	/* ... by serial */
+	const uint8 *request_hash;
+	int64		order_id;
+	const char *reference;
+	TimestampTz lockout_since;	/* start of the lockout window */
+	int			max_failed;		/* topup.max_failed_redeems; 0: no lockout */
+} TopupDirectRedeem;
+
+typedef enum TopupDirectResult
+{
+	TOPUP_DIRECT_DONE,			/* redeemed; values/nulls hold the order_result */
+	TOPUP_DIRECT_REFUSED,		/* a check failed; nothing written */
+	TOPUP_DIRECT_NOT_TAKEN		/* not this way (schema, race); nothing written */
+} TopupDirectResult;
+
+extern TopupDirectResult TopupRedeemDirect(const TopupDirectRedeem *r, Datum *values, bool *nulls);
+
 /* ---------- SPI helpers (plans.c) ---------- */
+
+/*
+ * A number that changes whenever the extension is dropped and created
+ * again: caches of OIDs compare it with the one they were filled under.
+ */
+extern uint64 TopupCacheEpoch(void);
 
 struct _SPI_plan;
 extern struct _SPI_plan *TopupPreparePlan(struct _SPI_plan **slot, const char *sql,
