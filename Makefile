@@ -25,8 +25,8 @@ OBJS = \
 DATA_built = topup--0.1.0.sql
 DATA = $(wildcard sql/topup--*--*.sql)
 
-REGRESS = serial customer_info generate export redeem vouchers_trigger guards expiry verify pricing topup upgrade
-ISOLATION = double_redeem same_key_redeem expiry_vs_redeem same_key_topup hot_master
+REGRESS = serial customer_info generate export redeem vouchers_trigger guards expiry verify pricing topup direct upgrade
+ISOLATION = double_redeem same_key_redeem same_account_redeem expiry_vs_redeem same_key_topup hot_master
 
 SHLIB_LINK += -lcrypto
 PG_CPPFLAGS += -I$(srcdir)/src

@@ -1,0 +1,200 @@
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS topup CASCADE;
+RESET client_min_messages;
+
+--
+-- The redeem's success path without a plan (src/direct.c).  It is taken
+-- when the tables are as the extension made them; an administrator's own
+-- trigger, CHECK constraint or column default sends redeems through SQL,
+-- where they take effect.  Both ways must write the same rows.
+--
+-- Which way a redeem went shows in the call counts of the guard trigger
+-- functions: the SQL path fires them, the direct path never does.  The
+-- counts are read inside one transaction, before and after the redeem
+-- (counts of earlier transactions may not have been flushed yet).
+--
+SET track_functions = 'all';
+
+SELECT topup.create_client('t_direct');
+SELECT topup.open_account('c1', 'USD', client_id => 't_direct');
+SELECT topup.open_account('c2', 'EUR', client_id => 't_direct');
+SELECT quantity FROM topup.generate_vouchers('D', 20, 5.00, 'USD', 8, client_id => 't_direct');
+CREATE TEMP TABLE pins AS
+SELECT row_number() OVER (ORDER BY serial) AS n, serial, pin
+  FROM topup.export_vouchers('D', 't_direct');
+
+-- guard trigger calls in this transaction (0: the direct path)
+CREATE FUNCTION pg_temp.guard_calls() RETURNS bigint LANGUAGE sql AS $$
+    SELECT COALESCE(sum(pg_stat_get_xact_function_calls(p.oid)), 0)::bigint
+      FROM pg_proc p
+     WHERE p.pronamespace = 'topup'::regnamespace
+       AND p.proname IN ('_vouchers_guard', '_accounts_guard', '_ledger_guard', '_orders_guard')
+$$;
+
+CREATE TEMP TABLE gmark (v bigint);
+INSERT INTO gmark VALUES (0);
+CREATE FUNCTION pg_temp.guard_delta() RETURNS bigint LANGUAGE sql AS $$
+    SELECT pg_temp.guard_calls() - v FROM gmark
+$$;
+
+-- what an order wrote, without ids, times and the random reference
+CREATE FUNCTION pg_temp.written(p_order bigint) RETURNS TABLE (what text, row_text text)
+LANGUAGE sql AS $$
+    SELECT 'order', format('%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s',
+                  o.order_type, o.status, o.topup_status, o.client_id, o.account_id, o.amount,
+                  o.fee, o.currency, o.master_balance_before, o.master_balance_after,
+                  o.error_slug, o.error_message, o.idempotency_key, o.source,
+                  o.completed_at = o.created_at, o.failed_at, o.entry_type, o.channel,
+                  o.card_activated, length(o.request_hash))
+      FROM topup.orders o WHERE o.order_id = p_order
+    UNION ALL
+    SELECT 'ledger', format('%s %s %s %s %s %s %s', l.client_id, l.book, l.account_id, l.currency,
+                            l.amount, l.balance_after IS NOT NULL, l.funding_id)
+      FROM topup.ledger l WHERE l.order_id = p_order
+    UNION ALL
+    SELECT 'voucher', format('%s %s %s', v.status, v.activated_by, v.activated_at IS NOT NULL)
+      FROM topup.vouchers v WHERE v.order_id = p_order
+$$;
+
+CREATE TEMP TABLE res (step text PRIMARY KEY, order_id bigint, status text, error_slug text,
+                       balance numeric, calls bigint);
+
+-- 1. As created: the direct path, by PIN (with key and source) and by serial.
+BEGIN;
+UPDATE gmark SET v = pg_temp.guard_calls();
+INSERT INTO res SELECT 'direct', r.order_id, r.status, r.error_slug, r.account_balance_after,
+                       pg_temp.guard_delta()
+  FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 1), 'c1', 'k-direct', '10.0.0.1',
+                            't_direct') r;
+COMMIT;
+BEGIN;
+UPDATE gmark SET v = pg_temp.guard_calls();
+INSERT INTO res SELECT 'by_serial', r.order_id, r.status, r.error_slug, r.account_balance_after,
+                       pg_temp.guard_delta()
+  FROM topup.redeem_voucher_by_serial((SELECT serial FROM pins WHERE n = 2), 'c1', NULL, 't_direct') r;
+COMMIT;
+
+-- 2. An administrator's AFTER INSERT trigger on orders: the SQL path, which fires it.
+CREATE TABLE public.order_log (order_id bigint);
+CREATE FUNCTION public.log_order() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.order_log VALUES (NEW.order_id);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER admin_log AFTER INSERT ON topup.orders FOR EACH ROW EXECUTE FUNCTION public.log_order();
+BEGIN;
+UPDATE gmark SET v = pg_temp.guard_calls();
+INSERT INTO res SELECT 'sql', r.order_id, r.status, r.error_slug, r.account_balance_after,
+                       pg_temp.guard_delta()
+  FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 3), 'c1', 'k-sql', '10.0.0.1',
+                            't_direct') r;
+COMMIT;
+SELECT count(*) AS logged FROM public.order_log WHERE order_id = (SELECT order_id FROM res WHERE step = 'sql');
+DROP TRIGGER admin_log ON topup.orders;
+
+-- a disabled trigger does not count
+CREATE TRIGGER admin_log AFTER INSERT ON topup.orders FOR EACH ROW EXECUTE FUNCTION public.log_order();
+ALTER TABLE topup.orders DISABLE TRIGGER admin_log;
+BEGIN;
+UPDATE gmark SET v = pg_temp.guard_calls();
+INSERT INTO res SELECT 'disabled_trigger', r.order_id, r.status, r.error_slug, r.account_balance_after,
+                       pg_temp.guard_delta()
+  FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 4), 'c1', NULL, NULL, 't_direct') r;
+COMMIT;
+DROP TRIGGER admin_log ON topup.orders;
+
+-- the same rows either way (the key differs by name only)
+SELECT step, status, error_slug, balance, calls > 0 AS fired_guards FROM res ORDER BY order_id;
+SELECT d.what, replace(d.row_text, 'k-direct', 'k') = replace(s.row_text, 'k-sql', 'k') AS same, d.row_text
+  FROM pg_temp.written((SELECT order_id FROM res WHERE step = 'direct')) d
+  FULL JOIN pg_temp.written((SELECT order_id FROM res WHERE step = 'sql')) s
+    ON s.what = d.what AND split_part(s.row_text, ' ', 2) = split_part(d.row_text, ' ', 2)
+ ORDER BY 1, 3;
+
+-- 3. An administrator's CHECK constraint is enforced (through SQL), nothing is written.
+ALTER TABLE topup.orders ADD CONSTRAINT admin_small CHECK (amount IS NULL OR amount < 5) NOT VALID;
+\set VERBOSITY terse
+SELECT status FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 5), 'c1', NULL, NULL, 't_direct');
+\set VERBOSITY default
+SELECT status, order_id IS NULL AS no_order FROM topup.vouchers
+ WHERE client_id = 't_direct' AND serial OPERATOR(topup.=) (SELECT serial FROM pins WHERE n = 5);
+ALTER TABLE topup.orders DROP CONSTRAINT admin_small;
+
+-- 4. A column with a default gets its default (through SQL); once it is
+-- dropped, the direct path is back and skips the dropped column.
+ALTER TABLE topup.orders ADD COLUMN admin_note text DEFAULT 'noted';
+BEGIN;
+UPDATE gmark SET v = pg_temp.guard_calls();
+INSERT INTO res SELECT 'default', r.order_id, r.status, r.error_slug, r.account_balance_after,
+                       pg_temp.guard_delta()
+  FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 6), 'c1', NULL, NULL, 't_direct') r;
+COMMIT;
+SELECT admin_note FROM topup.orders WHERE order_id = (SELECT order_id FROM res WHERE step = 'default');
+ALTER TABLE topup.orders DROP COLUMN admin_note;
+BEGIN;
+UPDATE gmark SET v = pg_temp.guard_calls();
+INSERT INTO res SELECT 'dropped_column', r.order_id, r.status, r.error_slug, r.account_balance_after,
+                       pg_temp.guard_delta()
+  FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 7), 'c1', NULL, NULL, 't_direct') r;
+COMMIT;
+
+-- 5. Row-level security on a table: through SQL.
+ALTER TABLE topup.accounts ENABLE ROW LEVEL SECURITY;
+BEGIN;
+UPDATE gmark SET v = pg_temp.guard_calls();
+INSERT INTO res SELECT 'rls', r.order_id, r.status, r.error_slug, r.account_balance_after,
+                       pg_temp.guard_delta()
+  FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 8), 'c1', NULL, NULL, 't_direct') r;
+COMMIT;
+ALTER TABLE topup.accounts DISABLE ROW LEVEL SECURITY;
+
+-- 6. Rebuilt indexes have new OIDs; the direct path finds them again.
+REINDEX TABLE CONCURRENTLY topup.vouchers;
+REINDEX TABLE CONCURRENTLY topup.accounts;
+REINDEX TABLE CONCURRENTLY topup.orders;
+BEGIN;
+UPDATE gmark SET v = pg_temp.guard_calls();
+INSERT INTO res SELECT 'reindexed', r.order_id, r.status, r.error_slug, r.account_balance_after,
+                       pg_temp.guard_delta()
+  FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 9), 'c1', NULL, NULL, 't_direct') r;
+COMMIT;
+
+SELECT step, status, error_slug, balance, calls > 0 AS fired_guards FROM res
+ WHERE step IN ('default', 'dropped_column', 'rls', 'reindexed') ORDER BY order_id;
+
+-- 7. Several redeems in one statement: each sees the account as the one
+-- before left it; the same PIN twice is redeemed once.
+SELECT p.n, r.status, r.error_slug, r.account_balance_after
+  FROM (VALUES (10), (11), (11), (12)) AS x (n)
+  JOIN pins p USING (n)
+  CROSS JOIN LATERAL topup.redeem_voucher(p.pin, 'c1', NULL, NULL, 't_direct') r
+ ORDER BY r.order_id;
+
+-- 8. Refusals on this path store the failed order the SQL path names.
+SELECT status, error_slug FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 13), 'c2', NULL, NULL, 't_direct');
+SELECT status, error_slug FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 13), 'nobody', NULL, NULL, 't_direct');
+SELECT status, error_slug FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 1), 'c1', NULL, NULL, 't_direct');
+SELECT status, error_slug FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 13), 'c1', NULL, NULL, 'default');
+UPDATE topup.vouchers SET status = 'blocked'
+ WHERE client_id = 't_direct' AND serial OPERATOR(topup.=) (SELECT serial FROM pins WHERE n = 14);
+SELECT status, error_slug FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 14), 'c1', NULL, NULL, 't_direct');
+
+-- 9. The extension dropped and created again in this session: the cached
+-- tables, indexes and enum labels are looked up anew.
+DROP TABLE public.order_log;
+DROP FUNCTION public.log_order();
+SELECT count(*) AS problems FROM topup.verify_ledger();
+SET client_min_messages = warning;
+DROP EXTENSION topup CASCADE;
+CREATE EXTENSION topup CASCADE;
+RESET client_min_messages;
+SELECT topup.create_client('t_direct2');
+SELECT topup.open_account('c1', 'USD', client_id => 't_direct2');
+SELECT quantity FROM topup.generate_vouchers('E', 1, 7.00, 'USD', 8, client_id => 't_direct2');
+BEGIN;
+UPDATE gmark SET v = pg_temp.guard_calls();
+SELECT r.status, r.account_balance_after, pg_temp.guard_delta() AS guard_calls
+  FROM topup.export_vouchers('E', 't_direct2') e
+  CROSS JOIN LATERAL topup.redeem_voucher(e.pin, 'c1', NULL, NULL, 't_direct2') r;
+COMMIT;
+SELECT count(*) AS problems FROM topup.verify_ledger();
