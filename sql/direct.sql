@@ -179,7 +179,42 @@ UPDATE topup.vouchers SET status = 'blocked'
  WHERE client_id = 't_direct' AND serial OPERATOR(topup.=) (SELECT serial FROM pins WHERE n = 14);
 SELECT status, error_slug FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 14), 'c1', NULL, NULL, 't_direct');
 
--- 9. The extension dropped and created again in this session: the cached
+-- 9. The expiry batch: without a plan as created, through SQL (firing the
+-- admin's trigger) when vouchers has one.  Both expire new and blocked due
+-- vouchers only, and report how many.  (The sweep is global: first expire
+-- what earlier tests left due.)
+SELECT topup.expire_vouchers() >= 0 AS swept;
+SELECT quantity FROM topup.generate_vouchers('X', 6, 5.00, 'USD', 8, now() + interval '1 second',
+                                            client_id => 't_direct');
+UPDATE topup.vouchers SET status = 'blocked'
+ WHERE client_id = 't_direct' AND series = 'X' AND topup.serial_number(serial) <= 2;
+SELECT status FROM topup.redeem_voucher(
+    (SELECT pin FROM topup.export_vouchers('X', 't_direct') ORDER BY serial OFFSET 5 LIMIT 1),
+    'c1', NULL, NULL, 't_direct');
+SELECT pg_sleep(1.2);
+BEGIN;
+UPDATE gmark SET v = pg_temp.guard_calls();
+SELECT topup.expire_vouchers(3) AS expired, pg_temp.guard_delta() AS guard_calls;
+COMMIT;
+CREATE TABLE public.voucher_log (serial text, status text);
+CREATE FUNCTION public.log_voucher() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.voucher_log VALUES (NEW.serial::text, NEW.status::text);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER admin_vlog AFTER UPDATE ON topup.vouchers FOR EACH ROW EXECUTE FUNCTION public.log_voucher();
+BEGIN;
+UPDATE gmark SET v = pg_temp.guard_calls();
+SELECT topup.expire_vouchers() AS expired, pg_temp.guard_delta() > 0 AS fired_guards;
+COMMIT;
+SELECT status, count(*) FROM public.voucher_log GROUP BY status;
+DROP TRIGGER admin_vlog ON topup.vouchers;
+DROP TABLE public.voucher_log;
+DROP FUNCTION public.log_voucher();
+SELECT status, count(*) FROM topup.vouchers WHERE client_id = 't_direct' AND series = 'X'
+ GROUP BY status ORDER BY status;
+
+-- 10. The extension dropped and created again in this session: the cached
 -- tables, indexes and enum labels are looked up anew.
 DROP TABLE public.order_log;
 DROP FUNCTION public.log_order();

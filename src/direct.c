@@ -50,6 +50,7 @@
 #include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/execnodes.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -91,6 +92,7 @@ static const char *const orders_written[] = {
 /* The columns each UPDATE changes. */
 static const char *const voucher_updated[] = {"status", "activated_at", "activated_by", "order_id", NULL};
 static const char *const account_updated[] = {"balance", NULL};
+static const char *const expiry_updated[] = {"status", NULL};
 
 /* Per-backend look-ups, redone when the extension is re-created. */
 typedef struct DirectCache
@@ -104,6 +106,8 @@ typedef struct DirectCache
 	Oid			entry_seq;		/* ledger.entry_id's identity sequence */
 	Oid			v_status_new;
 	Oid			v_status_activated;
+	Oid			v_status_expired;
+	Oid			v_status_blocked;
 	Oid			a_status_active;
 	Oid			o_status_completed;
 } DirectCache;
@@ -122,6 +126,7 @@ static IndexRef idx_v_pkey = {"vouchers_pkey", InvalidOid};
 static IndexRef idx_a_pkey = {"accounts_pkey", InvalidOid};
 static IndexRef idx_o_fail_acct = {"orders_failed_pin_account_idx", InvalidOid};
 static IndexRef idx_o_fail_src = {"orders_failed_pin_source_idx", InvalidOid};
+static IndexRef idx_v_expiry = {"vouchers_expiry_idx", InvalidOid};
 
 /* One table of the redeem, opened for the call. */
 typedef struct DirectRel
@@ -180,7 +185,7 @@ LoadCache(void)
 	memset(&cache, 0, sizeof(cache));
 	cache.epoch = epoch;
 	idx_v_pin.oid = idx_v_pkey.oid = idx_a_pkey.oid = InvalidOid;
-	idx_o_fail_acct.oid = idx_o_fail_src.oid = InvalidOid;
+	idx_o_fail_acct.oid = idx_o_fail_src.oid = idx_v_expiry.oid = InvalidOid;
 
 	nsp = get_namespace_oid("topup", true);
 	if (!OidIsValid(nsp))
@@ -195,10 +200,13 @@ LoadCache(void)
 
 	cache.v_status_new = EnumLabel(cache.vouchers, "status", "new");
 	cache.v_status_activated = EnumLabel(cache.vouchers, "status", "activated");
+	cache.v_status_expired = EnumLabel(cache.vouchers, "status", "expired");
+	cache.v_status_blocked = EnumLabel(cache.vouchers, "status", "blocked");
 	cache.a_status_active = EnumLabel(cache.accounts, "status", "active");
 	cache.o_status_completed = EnumLabel(cache.orders, "status", "completed");
 	cache.entry_seq = getIdentitySequence(cache.ledger, get_attnum(cache.ledger, "entry_id"), true);
 	if (!OidIsValid(cache.v_status_new) || !OidIsValid(cache.v_status_activated) ||
+		!OidIsValid(cache.v_status_expired) || !OidIsValid(cache.v_status_blocked) ||
 		!OidIsValid(cache.a_status_active) || !OidIsValid(cache.o_status_completed) ||
 		!OidIsValid(cache.entry_seq))
 		return false;
@@ -849,4 +857,134 @@ out:
 	if (outcome == TOPUP_DIRECT_DONE)
 		CommandCounterIncrement();
 	return outcome;
+}
+
+/*
+ * Mark up to max_rows due vouchers expired without a plan: walk the expiry
+ * index (new and blocked vouchers by expires_at) and update each due row
+ * in place of UPDATE ... WHERE ctid = ANY (SELECT ... FOR UPDATE SKIP
+ * LOCKED).  A row another transaction is writing (a redeem, another sweep)
+ * is skipped without waiting, as SKIP LOCKED would, and left for the next
+ * batch; a row that changed since the snapshot is skipped too (the redeem
+ * or the admin that changed it decided its fate).  Not locking first saves
+ * a lock record in the WAL per row, and no trigger runs for a write the
+ * vouchers guard would let through anyway.
+ *
+ * Returns how many were marked, or -1 (nothing written) when the vouchers
+ * table is not as the extension made it: the caller runs the SQL instead.
+ */
+int64
+TopupExpireDirect(int32 max_rows)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	DirectState st;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	Relation	index;
+	IndexScanDesc scan;
+	ScanKeyData key;
+	TupleTableSlot *found;
+	int64		count = 0;
+	int			att_status;
+	int			att_expires;
+
+#if PG_VERSION_NUM < 140000
+	return -1;
+#endif
+	if (!LoadCache())
+		return -1;
+
+	memset(&st, 0, sizeof(st));
+	st.estate = CreateExecutorState();
+	MemoryContextSwitchTo(st.estate->es_query_cxt);
+	OpenRel(&st, &st.vouchers, cache.vouchers);
+	if (!RelationEligible(st.vouchers.rel, vouchers_triggers, false, vouchers_checks, NULL))
+	{
+		count = -1;
+		goto out;
+	}
+	att_status = Att(st.vouchers.rel, "status");
+	att_expires = Att(st.vouchers.rel, "expires_at");
+
+	CommandCounterIncrement();
+	PushCopiedSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	st.snapshot = GetActiveSnapshot();
+	st.cid = GetCurrentCommandId(true);
+	st.estate->es_snapshot = st.snapshot;
+	st.estate->es_output_cid = st.cid;
+
+	/* the scan reads into a slot of its own; dr->slot holds the row written */
+	found = table_slot_create(st.vouchers.rel, NULL);
+	index = index_open(IndexOid(st.vouchers.rel, &idx_v_expiry), AccessShareLock);
+	IndexKey(&key, index, 1, BTLessEqualStrategyNumber, TimestampTzGetDatum(now));
+	scan = index_beginscan(st.vouchers.rel, index, st.snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (count < max_rows && index_getnext_slot(scan, ForwardScanDirection, found))
+	{
+		Oid			status;
+		bool		should_free;
+		HeapTuple	old;
+		HeapTuple	newtuple;
+		ItemPointerData otid;
+		TM_FailureData tmfd;
+		LockTupleMode lockmode;
+		TM_Result	result;
+
+#if PG_VERSION_NUM >= 160000
+		TU_UpdateIndexes update_indexes;
+#else
+		bool		update_indexes;
+#endif
+
+		CHECK_FOR_INTERRUPTS();
+		slot_getallattrs(found);
+		status = DatumGetObjectId(found->tts_values[att_status]);
+		if ((status != cache.v_status_new && status != cache.v_status_blocked) ||
+			found->tts_isnull[att_expires] ||
+			DatumGetTimestampTz(found->tts_values[att_expires]) > now)
+			continue;
+
+		/* the row's scratch memory goes with the per-tuple context */
+		MemoryContextSwitchTo(GetPerTupleMemoryContext(st.estate));
+		old = ExecFetchSlotHeapTuple(found, false, &should_free);
+		newtuple = heap_modify_tuple_by_cols(old, RelationGetDescr(st.vouchers.rel), 1,
+											 (int[]) {att_status + 1},
+											 (Datum[]) {ObjectIdGetDatum(cache.v_status_expired)},
+											 (bool[]) {false});
+		MemoryContextSwitchTo(st.estate->es_query_cxt);
+		otid = found->tts_tid;
+		/* the slot does not own the tuple: the per-tuple reset frees it */
+		ExecForceStoreHeapTuple(newtuple, st.vouchers.slot, false);
+		/* not waiting: a row being written by another transaction is skipped */
+		result = table_tuple_update(st.vouchers.rel, &otid, st.vouchers.slot, st.cid, st.snapshot,
+									InvalidSnapshot, false, &tmfd, &lockmode, &update_indexes);
+		if (result != TM_Ok)
+		{
+			ExecClearTuple(st.vouchers.slot);
+			ResetPerTupleExprContext(st.estate);
+			continue;
+		}
+#if PG_VERSION_NUM >= 160000
+		if (update_indexes != TU_None)
+			InsertIndexes(&st, &st.vouchers, expiry_updated);
+#else
+		if (update_indexes)
+			InsertIndexes(&st, &st.vouchers, expiry_updated);
+#endif
+		ExecClearTuple(st.vouchers.slot);
+		ResetPerTupleExprContext(st.estate);
+		count++;
+	}
+	index_endscan(scan);
+	index_close(index, NoLock);
+	ExecDropSingleTupleTableSlot(found);
+	PopActiveSnapshot();
+
+out:
+	CloseRel(&st.vouchers);
+	MemoryContextSwitchTo(caller);
+	FreeExecutorState(st.estate);
+	if (count > 0)
+		CommandCounterIncrement();
+	return count;
 }

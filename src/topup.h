@@ -170,6 +170,7 @@ typedef enum TopupDirectResult
 } TopupDirectResult;
 
 extern TopupDirectResult TopupRedeemDirect(const TopupDirectRedeem *r, Datum *values, bool *nulls);
+extern int64 TopupExpireDirect(int32 max_rows);
 
 /* ---------- SPI helpers (plans.c) ---------- */
 
