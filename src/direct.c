@@ -61,6 +61,8 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#if PG_VERSION_NUM >= 140000
+
 /* What the extension created, by name; anything else sends redeems to SQL. */
 static const char *const vouchers_triggers[] = {"vouchers_guard", "vouchers_truncate_guard", NULL};
 static const char *const accounts_triggers[] = {"accounts_guard", "accounts_truncate_guard", NULL};
@@ -605,9 +607,6 @@ TopupRedeemDirect(const TopupDirectRedeem *r, Datum *values, bool *nulls)
 	TopupDirectResult outcome = TOPUP_DIRECT_NOT_TAKEN;
 	int			i;
 
-#if PG_VERSION_NUM < 140000
-	return TOPUP_DIRECT_NOT_TAKEN;	/* the executor's row APIs differ before 14 */
-#endif
 	if (r->account_id == NULL || !LoadCache())
 		return TOPUP_DIRECT_NOT_TAKEN;
 
@@ -887,9 +886,6 @@ TopupExpireDirect(int32 max_rows)
 	int			att_status;
 	int			att_expires;
 
-#if PG_VERSION_NUM < 140000
-	return -1;
-#endif
 	if (!LoadCache())
 		return -1;
 
@@ -988,3 +984,20 @@ out:
 		CommandCounterIncrement();
 	return count;
 }
+
+#else							/* PG_VERSION_NUM < 140000 */
+
+/* The executor's row APIs differ before 14: always the SQL path there. */
+TopupDirectResult
+TopupRedeemDirect(const TopupDirectRedeem *r, Datum *values, bool *nulls)
+{
+	return TOPUP_DIRECT_NOT_TAKEN;
+}
+
+int64
+TopupExpireDirect(int32 max_rows)
+{
+	return -1;
+}
+
+#endif							/* PG_VERSION_NUM >= 140000 */
