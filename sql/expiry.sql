@@ -78,10 +78,14 @@ CALL topup.run_expiry(-5);
 
 -- Inside a transaction block run_expiry cannot commit between batches; it
 -- runs them all in the caller's transaction.  Due vouchers are made here
--- without waiting, by moving expires_at with the triggers off.
+-- without waiting, by moving expires_at with the triggers off, and queueing
+-- the new due date as the vouchers trigger would have (the sweep reads the
+-- queue, topup.voucher_expiry).
 SET session_replication_role = replica;
 UPDATE topup.vouchers SET expires_at = now() - interval '1 minute'
  WHERE client_id = 't_expiry' AND series = 'EXF';
+INSERT INTO topup.voucher_expiry (expires_at, client_id, serial)
+SELECT expires_at, client_id, serial FROM topup.vouchers WHERE client_id = 't_expiry' AND series = 'EXF';
 RESET session_replication_role;
 SELECT * FROM ex WHERE series = 'EXF';
 BEGIN;
@@ -97,6 +101,8 @@ SELECT * FROM ex WHERE series = 'EXF';
 SET session_replication_role = replica;
 UPDATE topup.vouchers SET expires_at = now() - interval '1 minute'
  WHERE client_id = 't_expiry' AND series = 'EXN';
+INSERT INTO topup.voucher_expiry (expires_at, client_id, serial)
+SELECT expires_at, client_id, serial FROM topup.vouchers WHERE client_id = 't_expiry' AND series = 'EXN';
 RESET session_replication_role;
 BEGIN;
 DO $$ BEGIN CALL topup.run_expiry(1); END $$;

@@ -295,6 +295,36 @@ SELECT * FROM topup.master_balances WHERE client_id = 't_guards';
 SELECT currency, amount, reference FROM topup.fundings WHERE client_id = 't_guards';
 
 --
+-- The expiry queue (voucher_expiry) is written only by the extension: by
+-- generate_vouchers, by the vouchers trigger when an admin gives a live
+-- voucher a new due date, and by the sweep.
+--
+SELECT quantity FROM topup.generate_vouchers('GQ', 2, 10, 'USD', expires_at => now() + interval '1 day',
+                                             client_id => 't_guards');
+SELECT count(*) AS queued FROM topup.voucher_expiry WHERE client_id = 't_guards';
+SELECT pg_temp.try(cmd) FROM (VALUES
+    ($$UPDATE topup.voucher_expiry SET expires_at = now() WHERE client_id = 't_guards'$$),
+    ($$DELETE FROM topup.voucher_expiry WHERE client_id = 't_guards'$$),
+    ($$INSERT INTO topup.voucher_expiry (expires_at, client_id, serial) VALUES (now(), 't_guards', topup.make_serial('GQ', 1))$$),
+    ($$TRUNCATE topup.voucher_expiry$$)
+    ) AS c(cmd);
+-- an admin moving a due date queues the new one; an unchanged date does not
+UPDATE topup.vouchers SET expires_at = expires_at + interval '1 day'
+ WHERE client_id = 't_guards' AND series = 'GQ' AND serial OPERATOR(topup.=) topup.make_serial('GQ', 1);
+UPDATE topup.vouchers SET reseller = NULL WHERE client_id = 't_guards' AND series = 'GQ';
+UPDATE topup.vouchers SET status = 'blocked'
+ WHERE client_id = 't_guards' AND serial OPERATOR(topup.=) topup.make_serial('GQ', 2);
+SELECT topup.serial_number(serial) AS n, expires_at - (SELECT min(expires_at) FROM topup.voucher_expiry
+                                                   WHERE client_id = 't_guards') AS later_by
+  FROM topup.voucher_expiry WHERE client_id = 't_guards' ORDER BY 1, 2;
+-- an expired voucher given a future date is live again, and queued
+UPDATE topup.vouchers SET status = 'expired'
+ WHERE client_id = 't_guards' AND serial OPERATOR(topup.=) topup.make_serial('GQ', 2);
+UPDATE topup.vouchers SET status = 'new', expires_at = now() + interval '3 days'
+ WHERE client_id = 't_guards' AND serial OPERATOR(topup.=) topup.make_serial('GQ', 2);
+SELECT count(*) AS queued FROM topup.voucher_expiry WHERE client_id = 't_guards';
+
+--
 -- The secret: nobody changes it
 --
 SELECT count(*) AS secrets FROM topup.secret;

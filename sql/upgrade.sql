@@ -190,6 +190,56 @@ SELECT payment_type, account_id, amount FROM topup.account_payments
  WHERE client_id = 't_upgrade' ORDER BY payment_type, account_id, amount;
 SELECT * FROM topup.verify_ledger();
 
+--
+-- Upgrade 0.2.0 -> 0.3.0: status leaves the voucher indexes and due dates
+-- move to the expiry queue.  Under 0.2.0 (with this library) the sweep
+-- reads the vouchers table; after the update, every live voucher with an
+-- expiry date is in the queue and the sweep works from there.
+--
+SELECT series, quantity FROM topup.generate_vouchers('UE1', 2, 5, 'USD', expires_at => now() + interval '1 second',
+                                                    client_id => 't_upgrade');
+SELECT series, quantity FROM topup.generate_vouchers('UE2', 3, 5, 'USD', expires_at => now() + interval '2 seconds',
+                                                    client_id => 't_upgrade');
+SELECT series, quantity FROM topup.generate_vouchers('UE3', 2, 5, 'USD', expires_at => now() + interval '30 days',
+                                                    client_id => 't_upgrade');
+UPDATE topup.vouchers SET status = 'blocked'
+ WHERE client_id = 't_upgrade' AND serial OPERATOR(topup.=) topup.make_serial('UE2', 1);
+SELECT to_regclass('topup.voucher_expiry') IS NULL AS no_queue_yet;
+SELECT pg_sleep(1.1);
+SELECT topup.expire_vouchers() >= 2 AS swept_under_020;
+SELECT series, status, count(*) FROM topup.vouchers
+ WHERE client_id = 't_upgrade' AND series LIKE 'UE%' GROUP BY series, status ORDER BY series, status;
+
+ALTER EXTENSION topup UPDATE TO '0.3.0';
+SELECT extversion FROM pg_extension WHERE extname = 'topup';
+SELECT reloptions FROM pg_class WHERE oid = 'topup.vouchers'::regclass;
+SELECT indexrelid::regclass AS index, pg_get_expr(indpred, indrelid) AS predicate,
+       (SELECT string_agg(a.attname, ', ' ORDER BY k.i) FROM unnest(indkey) WITH ORDINALITY k(n, i)
+          JOIN pg_attribute a ON a.attrelid = indrelid AND a.attnum = k.n) AS columns
+  FROM pg_index WHERE indrelid = 'topup.vouchers'::regclass ORDER BY indexrelid::regclass::text;
+-- every live voucher with an expiry date of this client is queued, nothing else
+SELECT q.serial::text, v.status FROM topup.voucher_expiry q
+  JOIN topup.vouchers v ON v.client_id = q.client_id AND v.serial OPERATOR(topup.=) q.serial
+ WHERE q.client_id = 't_upgrade' ORDER BY q.serial;
+SELECT count(*) AS live_with_expiry_not_queued FROM topup.vouchers v
+ WHERE v.status IN ('new', 'blocked') AND v.expires_at IS NOT NULL
+   AND NOT EXISTS (SELECT 1 FROM topup.voucher_expiry q
+                    WHERE q.client_id = v.client_id AND q.serial OPERATOR(topup.=) v.serial);
+-- the queue belongs to the extension
+\set VERBOSITY terse
+DELETE FROM topup.voucher_expiry;
+\set VERBOSITY default
+SELECT pg_sleep(1.0);
+SELECT topup.expire_vouchers() >= 3 AS swept_under_030;
+SELECT series, status, count(*) FROM topup.vouchers
+ WHERE client_id = 't_upgrade' AND series LIKE 'UE%' GROUP BY series, status ORDER BY series, status;
+SELECT count(*) AS queued FROM topup.voucher_expiry WHERE client_id = 't_upgrade';
+-- old PINs still redeem after this update too
+SELECT status, error_slug, amount FROM topup.redeem_voucher(
+    (SELECT pin FROM pins_before WHERE serial OPERATOR(topup.=) topup.make_serial('UP', 5)),
+    'u_acc', client_id => 't_upgrade');
+SELECT * FROM topup.verify_ledger();
+
 -- nothing of the extension is granted to PUBLIC, old or new
 SELECT count(*) AS public_functions FROM pg_proc p
  WHERE p.pronamespace = 'topup'::regnamespace

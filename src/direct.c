@@ -69,7 +69,10 @@ static const char *const accounts_triggers[] = {"accounts_guard", "accounts_trun
 static const char *const ledger_triggers[] = {"ledger_guard", "ledger_truncate_guard", NULL};
 static const char *const orders_triggers[] = {"orders_guard", "orders_truncate_guard", NULL};
 
+static const char *const expiry_triggers[] = {"voucher_expiry_guard", "voucher_expiry_truncate_guard", NULL};
+
 static const char *const vouchers_checks[] = {NULL};
+static const char *const expiry_checks[] = {NULL};
 static const char *const accounts_checks[] = {
 	"accounts_account_id_check", "accounts_balance_check", "accounts_kind_check", NULL
 };
@@ -128,7 +131,7 @@ static IndexRef idx_v_pkey = {"vouchers_pkey", InvalidOid};
 static IndexRef idx_a_pkey = {"accounts_pkey", InvalidOid};
 static IndexRef idx_o_fail_acct = {"orders_failed_pin_account_idx", InvalidOid};
 static IndexRef idx_o_fail_src = {"orders_failed_pin_source_idx", InvalidOid};
-static IndexRef idx_v_expiry = {"vouchers_expiry_idx", InvalidOid};
+static IndexRef idx_q_due = {"voucher_expiry_due_idx", InvalidOid};
 
 /* One table of the redeem, opened for the call. */
 typedef struct DirectRel
@@ -187,7 +190,7 @@ LoadCache(void)
 	memset(&cache, 0, sizeof(cache));
 	cache.epoch = epoch;
 	idx_v_pin.oid = idx_v_pkey.oid = idx_a_pkey.oid = InvalidOid;
-	idx_o_fail_acct.oid = idx_o_fail_src.oid = idx_v_expiry.oid = InvalidOid;
+	idx_o_fail_acct.oid = idx_o_fail_src.oid = idx_q_due.oid = InvalidOid;
 
 	nsp = get_namespace_oid("topup", true);
 	if (!OidIsValid(nsp))
@@ -859,47 +862,61 @@ out:
 }
 
 /*
- * Mark up to max_rows due vouchers expired without a plan: walk the expiry
- * index (new and blocked vouchers by expires_at) and update each due row
- * in place of UPDATE ... WHERE ctid = ANY (SELECT ... FOR UPDATE SKIP
- * LOCKED).  A row another transaction is writing (a redeem, another sweep)
- * is skipped without waiting, as SKIP LOCKED would, and left for the next
- * batch; a row that changed since the snapshot is skipped too (the redeem
- * or the admin that changed it decided its fate).  Not locking first saves
- * a lock record in the WAL per row, and no trigger runs for a write the
- * vouchers guard would let through anyway.
+ * Mark up to max_rows due vouchers expired without a plan.  The sweep walks
+ * the expiry queue (topup.voucher_expiry) in expires_at order; for each due
+ * entry it reads the voucher by its primary key and, if it is still live
+ * and due, sets its status, which is a HOT update (status is in no index
+ * and vouchers keep room on their pages), then drops the entry.  An entry
+ * whose voucher is gone, redeemed or no longer due is dropped too (a new
+ * due date has an entry of its own).
  *
- * Returns how many were marked, or -1 (nothing written) when the vouchers
- * table is not as the extension made it: the caller runs the SQL instead.
+ * A voucher another transaction is writing (a redeem, an admin, another
+ * sweep) is skipped without waiting, as SKIP LOCKED would, and its entry
+ * kept for the next batch; so is an entry another sweep is dropping.  It
+ * stops after max_rows vouchers or at the end of the due entries: fewer than
+ * max_rows means nothing due is left but what others hold.
+ *
+ * Returns how many were marked, or -1 (nothing written) when the tables are
+ * not as the extension made them, or there is no queue (a database not yet
+ * updated to 0.3.0): the caller runs the SQL instead.
  */
 int64
 TopupExpireDirect(int32 max_rows)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	DirectState st;
+	DirectRel	queue;
+	Oid			queue_oid = TopupExpiryQueueOid();
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	Relation	index;
 	IndexScanDesc scan;
 	ScanKeyData key;
-	TupleTableSlot *found;
+	TupleTableSlot *entry;
 	int64		count = 0;
 	int			att_status;
 	int			att_expires;
+	int			q_client;
+	int			q_serial;
 
-	if (!LoadCache())
+	if (!OidIsValid(queue_oid) || !LoadCache())
 		return -1;
 
 	memset(&st, 0, sizeof(st));
+	memset(&queue, 0, sizeof(queue));
 	st.estate = CreateExecutorState();
 	MemoryContextSwitchTo(st.estate->es_query_cxt);
 	OpenRel(&st, &st.vouchers, cache.vouchers);
-	if (!RelationEligible(st.vouchers.rel, vouchers_triggers, false, vouchers_checks, NULL))
+	OpenRel(&st, &queue, queue_oid);
+	if (!RelationEligible(st.vouchers.rel, vouchers_triggers, false, vouchers_checks, NULL) ||
+		!RelationEligible(queue.rel, expiry_triggers, false, expiry_checks, NULL))
 	{
 		count = -1;
 		goto out;
 	}
 	att_status = Att(st.vouchers.rel, "status");
 	att_expires = Att(st.vouchers.rel, "expires_at");
+	q_client = Att(queue.rel, "client_id");
+	q_serial = Att(queue.rel, "serial");
 
 	CommandCounterIncrement();
 	PushCopiedSnapshot(GetTransactionSnapshot());
@@ -909,78 +926,87 @@ TopupExpireDirect(int32 max_rows)
 	st.estate->es_snapshot = st.snapshot;
 	st.estate->es_output_cid = st.cid;
 
-	/* the scan reads into a slot of its own; dr->slot holds the row written */
-	found = table_slot_create(st.vouchers.rel, NULL);
-	index = index_open(IndexOid(st.vouchers.rel, &idx_v_expiry), AccessShareLock);
+	entry = table_slot_create(queue.rel, NULL);
+	index = index_open(IndexOid(queue.rel, &idx_q_due), AccessShareLock);
 	IndexKey(&key, index, 1, BTLessEqualStrategyNumber, TimestampTzGetDatum(now));
-	scan = index_beginscan(st.vouchers.rel, index, st.snapshot, 1, 0);
+	scan = index_beginscan(queue.rel, index, st.snapshot, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
-	while (count < max_rows && index_getnext_slot(scan, ForwardScanDirection, found))
+	while (count < max_rows && index_getnext_slot(scan, ForwardScanDirection, entry))
 	{
-		Oid			status;
-		bool		should_free;
-		HeapTuple	old;
-		HeapTuple	newtuple;
-		ItemPointerData otid;
 		TM_FailureData tmfd;
-		LockTupleMode lockmode;
 		TM_Result	result;
-
-#if PG_VERSION_NUM >= 160000
-		TU_UpdateIndexes update_indexes;
-#else
-		bool		update_indexes;
-#endif
+		bool		drop = true;
 
 		CHECK_FOR_INTERRUPTS();
-		slot_getallattrs(found);
-		status = DatumGetObjectId(found->tts_values[att_status]);
-		if ((status != cache.v_status_new && status != cache.v_status_blocked) ||
-			found->tts_isnull[att_expires] ||
-			DatumGetTimestampTz(found->tts_values[att_expires]) > now)
-			continue;
-
-		/* the row's scratch memory goes with the per-tuple context */
-		MemoryContextSwitchTo(GetPerTupleMemoryContext(st.estate));
-		old = ExecFetchSlotHeapTuple(found, false, &should_free);
-		newtuple = heap_modify_tuple_by_cols(old, RelationGetDescr(st.vouchers.rel), 1,
-											 (int[]) {att_status + 1},
-											 (Datum[]) {ObjectIdGetDatum(cache.v_status_expired)},
-											 (bool[]) {false});
-		MemoryContextSwitchTo(st.estate->es_query_cxt);
-		otid = found->tts_tid;
-		/* the slot does not own the tuple: the per-tuple reset frees it */
-		ExecForceStoreHeapTuple(newtuple, st.vouchers.slot, false);
-		/* not waiting: a row being written by another transaction is skipped */
-		result = table_tuple_update(st.vouchers.rel, &otid, st.vouchers.slot, st.cid, st.snapshot,
-									InvalidSnapshot, false, &tmfd, &lockmode, &update_indexes);
-		if (result != TM_Ok)
+		slot_getallattrs(entry);
+		if (FetchOne(&st, &st.vouchers, &idx_v_pkey, 2,
+					 (StrategyNumber[]) {BTEqualStrategyNumber, BTEqualStrategyNumber},
+					 (Datum[]) {entry->tts_values[q_serial], entry->tts_values[q_client]}))
 		{
-			ExecClearTuple(st.vouchers.slot);
-			ResetPerTupleExprContext(st.estate);
-			continue;
-		}
+			TupleTableSlot *v = st.vouchers.slot;
+			Oid			status = DatumGetObjectId(v->tts_values[att_status]);
+
+			if ((status == cache.v_status_new || status == cache.v_status_blocked) &&
+				!v->tts_isnull[att_expires] && DatumGetTimestampTz(v->tts_values[att_expires]) <= now)
+			{
+				bool		should_free;
+				HeapTuple	old;
+				HeapTuple	newtuple;
+				ItemPointerData otid = v->tts_tid;
+				LockTupleMode lockmode;
+
 #if PG_VERSION_NUM >= 160000
-		if (update_indexes != TU_None)
-			InsertIndexes(&st, &st.vouchers, expiry_updated);
+				TU_UpdateIndexes update_indexes;
 #else
-		if (update_indexes)
-			InsertIndexes(&st, &st.vouchers, expiry_updated);
+				bool		update_indexes;
 #endif
-		ExecClearTuple(st.vouchers.slot);
+
+				/* the row's scratch memory goes with the per-tuple context */
+				MemoryContextSwitchTo(GetPerTupleMemoryContext(st.estate));
+				old = ExecFetchSlotHeapTuple(v, false, &should_free);
+				newtuple = heap_modify_tuple_by_cols(old, RelationGetDescr(st.vouchers.rel), 1,
+													 (int[]) {att_status + 1},
+													 (Datum[]) {ObjectIdGetDatum(cache.v_status_expired)},
+													 (bool[]) {false});
+				MemoryContextSwitchTo(st.estate->es_query_cxt);
+				/* the slot does not own the tuple: the per-tuple reset frees it */
+				ExecForceStoreHeapTuple(newtuple, v, false);
+				/* not waiting: a voucher another transaction writes is left, entry and all */
+				result = table_tuple_update(st.vouchers.rel, &otid, v, st.cid, st.snapshot,
+											InvalidSnapshot, false, &tmfd, &lockmode, &update_indexes);
+				if (result == TM_Ok)
+				{
+#if PG_VERSION_NUM >= 160000
+					if (update_indexes != TU_None)
+						InsertIndexes(&st, &st.vouchers, expiry_updated);
+#else
+					if (update_indexes)
+						InsertIndexes(&st, &st.vouchers, expiry_updated);
+#endif
+					count++;
+				}
+				else
+					drop = false;
+			}
+			ExecClearTuple(v);
+		}
+		if (drop)
+			(void) table_tuple_delete(queue.rel, &entry->tts_tid, st.cid, st.snapshot,
+									  InvalidSnapshot, false, &tmfd, false);
 		ResetPerTupleExprContext(st.estate);
-		count++;
 	}
 	index_endscan(scan);
 	index_close(index, NoLock);
-	ExecDropSingleTupleTableSlot(found);
+	ExecDropSingleTupleTableSlot(entry);
 	PopActiveSnapshot();
 
 out:
+	CloseRel(&queue);
 	CloseRel(&st.vouchers);
 	MemoryContextSwitchTo(caller);
 	FreeExecutorState(st.estate);
-	if (count > 0)
+	/* later statements see the rows written (entries may be dropped with none marked) */
+	if (count >= 0)
 		CommandCounterIncrement();
 	return count;
 }

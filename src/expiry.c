@@ -16,16 +16,61 @@
  */
 #include "topup.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "utils/lsyscache.h"
 #include "utils/builtins.h"
 
 PG_FUNCTION_INFO_V1(topup_expire_vouchers);
 PG_FUNCTION_INFO_V1(topup_run_expiry);
 PG_FUNCTION_INFO_V1(topup_schedule_expiry);
 
+/*
+ * OID of the expiry queue; positive answers are remembered per extension
+ * epoch, a missing queue (a database not yet updated to 0.3.0) is looked up
+ * again next time, so ALTER EXTENSION UPDATE takes effect at once.
+ */
+Oid
+TopupExpiryQueueOid(void)
+{
+	static Oid	queue = InvalidOid;
+	static uint64 queue_epoch = 0;
+	uint64		epoch = TopupCacheEpoch();
+	Oid			nsp;
+
+	if (OidIsValid(queue) && queue_epoch == epoch)
+		return queue;
+	nsp = get_namespace_oid("topup", true);
+	queue = OidIsValid(nsp) ? get_relname_relid("voucher_expiry", nsp) : InvalidOid;
+	queue_epoch = epoch;
+	return queue;
+}
+
+/*
+ * One batch through SQL, for a vouchers table the plan-free batch does not
+ * write (an administrator's trigger on it): claim due queue rows, expire
+ * those vouchers that are live and due, drop the claimed rows.  $1 limits
+ * the queue rows; the caller repeats while it claims that many.  Rows a
+ * voucher update waits for are rechecked, as UPDATE does.
+ */
+#define EXPIRE_QUEUE_SQL \
+	"WITH q AS (" \
+	"  SELECT e.ctid AS qctid, e.client_id, e.serial FROM topup.voucher_expiry e " \
+	"   WHERE e.expires_at <= pg_catalog.now() " \
+	"   ORDER BY e.expires_at LIMIT $1 FOR UPDATE SKIP LOCKED), " \
+	"v AS (" \
+	"  UPDATE topup.vouchers v SET status = 'expired' FROM q " \
+	"   WHERE v.client_id = q.client_id AND v.serial OPERATOR(topup.=) q.serial " \
+	"     AND v.status IN ('new', 'blocked') AND v.expires_at <= pg_catalog.now() " \
+	"  RETURNING 1), " \
+	"d AS (" \
+	"  DELETE FROM topup.voucher_expiry e USING q WHERE e.ctid = q.qctid RETURNING 1) " \
+	"SELECT (SELECT pg_catalog.count(*) FROM v), (SELECT pg_catalog.count(*) FROM d)"
+
+/* Before 0.3.0 (no queue): straight from the vouchers table. */
 #define EXPIRE_SQL \
 	"UPDATE topup.vouchers SET status = 'expired' " \
 	" WHERE ctid = ANY (ARRAY(" \
@@ -50,10 +95,11 @@ topup_expire_vouchers(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_rows must be at least 1")));
 
-	/* without a plan when the table is as the extension made it (direct.c) */
+	/* without a plan when the tables are as the extension made them (direct.c) */
 	count = TopupExpireDirect(max_rows);
 	if (count >= 0)
 		PG_RETURN_INT64(count);
+	count = 0;
 
 	saved = TopupEnterInternal();
 	PG_TRY();
@@ -62,10 +108,32 @@ topup_expire_vouchers(PG_FUNCTION_ARGS)
 		int			rc;
 
 		SPI_connect();
-		rc = SPI_execute_plan(TopupPreparePlan(&plan, EXPIRE_SQL, 1, (Oid[]) {INT4OID}),
-							  &arg, NULL, false, 0);
-		TopupSPICheck(rc, SPI_OK_UPDATE, "expiring vouchers");
-		count = (int64) SPI_processed;
+		if (OidIsValid(TopupExpiryQueueOid()))
+		{
+			static SPIPlanPtr qplan = NULL;
+			int64		claimed;
+
+			/* until max_rows are expired or the due part of the queue is used up */
+			do
+			{
+				bool		isnull;
+
+				arg = Int32GetDatum(max_rows - (int32) count);
+				rc = SPI_execute_plan(TopupPreparePlan(&qplan, EXPIRE_QUEUE_SQL, 1, (Oid[]) {INT4OID}),
+									  &arg, NULL, false, 0);
+				TopupSPICheck(rc, SPI_OK_SELECT, "expiring vouchers");
+				count += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				claimed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+				CHECK_FOR_INTERRUPTS();
+			} while (count < max_rows && claimed == DatumGetInt32(arg));
+		}
+		else
+		{
+			rc = SPI_execute_plan(TopupPreparePlan(&plan, EXPIRE_SQL, 1, (Oid[]) {INT4OID}),
+								  &arg, NULL, false, 0);
+			TopupSPICheck(rc, SPI_OK_UPDATE, "expiring vouchers");
+			count = (int64) SPI_processed;
+		}
 		SPI_finish();
 	}
 	PG_FINALLY();

@@ -172,6 +172,9 @@ typedef enum TopupDirectResult
 extern TopupDirectResult TopupRedeemDirect(const TopupDirectRedeem *r, Datum *values, bool *nulls);
 extern int64 TopupExpireDirect(int32 max_rows);
 
+/* OID of topup.voucher_expiry, or InvalidOid before version 0.3.0 (expiry.c). */
+extern Oid	TopupExpiryQueueOid(void);
+
 /* ---------- SPI helpers (plans.c) ---------- */
 
 /*

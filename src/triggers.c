@@ -74,6 +74,7 @@ static HeapTuple ReplaceColumn(TriggerData *trigdata, HeapTuple tuple,
 							   const char *name, Datum value, bool isnull);
 static Datum ReturnRow(TriggerData *trigdata);
 static void CheckVoucherReseller(TriggerData *trigdata, HeapTuple newtuple);
+static void QueueExpiry(Datum expires_at, Datum client_id, Datum serial);
 
 PG_FUNCTION_INFO_V1(topup_secret_guard);
 PG_FUNCTION_INFO_V1(topup_vouchers_guard);
@@ -81,6 +82,7 @@ PG_FUNCTION_INFO_V1(topup_accounts_guard);
 PG_FUNCTION_INFO_V1(topup_ledger_guard);
 PG_FUNCTION_INFO_V1(topup_orders_guard);
 PG_FUNCTION_INFO_V1(topup_slots_guard);
+PG_FUNCTION_INFO_V1(topup_expiry_guard);
 
 static EnumCache voucher_status_cache;
 static EnumCache account_status_cache;
@@ -499,7 +501,61 @@ topup_vouchers_guard(PG_FUNCTION_ARGS)
 					 errdetail("Allowed changes: new to blocked, blocked to new, new or blocked to expired, expired to new with a future expires_at.")));
 	}
 
+	/*
+	 * A live voucher whose due date is new to the expiry queue (its
+	 * expires_at changed, or it came back to life) is queued, so that the
+	 * sweep finds it.  The queue row of an older date stays; the sweep drops
+	 * it when it sees the voucher is not due.
+	 */
+	if (newst == VS_NEW || newst == VS_BLOCKED)
+	{
+		bool		oldnull;
+		bool		newnull;
+		Datum		oldexp = GetAttr(trigdata, trigdata->tg_trigtuple, "expires_at", &oldnull, NULL);
+		Datum		newexp = GetAttr(trigdata, newtuple, "expires_at", &newnull, NULL);
+
+		if (!newnull &&
+			(oldnull || oldst == VS_EXPIRED ||
+			 DatumGetTimestampTz(oldexp) != DatumGetTimestampTz(newexp)))
+			QueueExpiry(newexp, GetAttr(trigdata, newtuple, "client_id", &isnull, NULL),
+						GetAttr(trigdata, newtuple, "serial", &isnull, NULL));
+	}
+
 	return PointerGetDatum(newtuple);
+}
+
+/*
+ * Add a due date to topup.voucher_expiry.  A database still on an older
+ * version of the extension (the library is shared) has no queue: its sweep
+ * reads the vouchers table itself.
+ */
+static void
+QueueExpiry(Datum expires_at, Datum client_id, Datum serial)
+{
+	static SPIPlanPtr plan = NULL;
+	int			saved;
+
+	if (!OidIsValid(TopupExpiryQueueOid()))
+		return;
+	saved = TopupEnterInternal();
+	PG_TRY();
+	{
+		int			rc;
+
+		SPI_connect();
+		rc = SPI_execute_plan(TopupPreparePlan(&plan,
+											   "INSERT INTO topup.voucher_expiry (expires_at, client_id, serial) "
+											   "VALUES ($1, $2, $3)",
+											   3, (Oid[]) {TIMESTAMPTZOID, TEXTOID, TopupSerialTypeOid()}),
+							  (Datum[]) {expires_at, client_id, serial}, NULL, false, 0);
+		TopupSPICheck(rc, SPI_OK_INSERT, "queueing a due date");
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		TopupLeaveInternal(saved);
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -764,5 +820,26 @@ topup_slots_guard(PG_FUNCTION_ARGS)
 			 errmsg("rows of topup.%s can only be changed by the extension's functions", table),
 			 errdetail("Master balances and fee accounts move only with ledger entries of orders and fundings."),
 			 errhint("Use topup.fund_master() to add money.")));
+	PG_RETURN_NULL();			/* keep compiler quiet */
+}
+
+/*
+ * topup.voucher_expiry: the expiry queue is written by generate_vouchers,
+ * the vouchers trigger and the sweep only (or loaded by a restore).
+ */
+Datum
+topup_expiry_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = TriggerStart(fcinfo, "topup_expiry_guard");
+
+	if (TopupIsInternal() ||
+		(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && TopupIsCopyFrom()))
+		return ReturnRow(trigdata);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_CHECK_VIOLATION),
+			 errmsg("rows of topup.voucher_expiry can only be changed by the extension's functions"),
+			 errdetail("The queue holds the due dates of live vouchers for the expiry sweep."),
+			 errhint("Change a voucher's expires_at with UPDATE topup.vouchers; the queue follows.")));
 	PG_RETURN_NULL();			/* keep compiler quiet */
 }

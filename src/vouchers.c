@@ -92,13 +92,27 @@ CheckPinDensity(int pin_length, int64 quantity)
 	uint64		i;
 	int			len;
 	int			better = -1;
+	bool		isnull;
+
+	/*
+	 * Live vouchers are at most all vouchers of the length, which an index
+	 * counts without reading the table (status is in no index, see the
+	 * 0.3.0 upgrade).  Only near the limit are the live ones counted.
+	 */
+	rc = SPI_execute_with_args("SELECT pg_catalog.count(*) FROM topup.vouchers "
+							   "WHERE pin_length OPERATOR(pg_catalog.=) $1",
+							   1, (Oid[]) {INT2OID}, (Datum[]) {Int16GetDatum((int16) pin_length)},
+							   NULL, true, 0);
+	TopupSPICheck(rc, SPI_OK_SELECT, "counting vouchers");
+	if ((double) (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) +
+				  quantity) <= topup_max_pin_density * pow(10.0, pin_length))
+		return;
 
 	rc = SPI_execute("SELECT pin_length::integer, pg_catalog.count(*) FROM topup.vouchers "
 					 "WHERE status IN ('new', 'blocked') GROUP BY pin_length", true, 0);
 	TopupSPICheck(rc, SPI_OK_SELECT, "counting live vouchers");
 	for (i = 0; i < SPI_processed; i++)
 	{
-		bool		isnull;
 		int			l = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 
 		if (l >= 0 && l <= TOPUP_PIN_MAX)
@@ -380,6 +394,19 @@ GenerateVouchers(FunctionCallInfo fcinfo)
 	nulls[5] = PG_ARGISNULL(5) ? 'n' : ' ';
 	values[6] = Int32GetDatum(pin_length);
 	InsertVouchers(values, nulls, last_number + 1, quantity);
+
+	/* their due date goes to the expiry queue (0.3.0 on) */
+	if (!PG_ARGISNULL(5) && OidIsValid(TopupExpiryQueueOid()))
+	{
+		rc = SPI_execute_with_args("INSERT INTO topup.voucher_expiry (expires_at, client_id, serial) "
+								   "SELECT $1, $2, topup.make_serial($3, g) "
+								   "  FROM pg_catalog.generate_series($4, $5) AS g",
+								   5, (Oid[]) {TIMESTAMPTZOID, TEXTOID, TEXTOID, INT8OID, INT8OID},
+								   (Datum[]) {values[5], values[0], values[1],
+									   Int64GetDatum(last_number + 1), Int64GetDatum(last_number + quantity)},
+								   NULL, false, 0);
+		TopupSPICheck(rc, SPI_OK_INSERT, "queueing the due dates");
+	}
 
 	rc = SPI_execute_with_args("UPDATE topup.series SET last_number = last_number OPERATOR(pg_catalog.+) $3, "
 							   "last_generated_at = pg_catalog.now() "
