@@ -31,7 +31,9 @@
 #                  (target >= 50k rows/s); redeem TPS (BENCH_B3_CLIENTS clients,
 #                  BENCH_B3_SECONDS s) without a sweep and while a sweep of
 #                  another 1M due vouchers runs (TPS over the seconds the sweep
-#                  overlapped) -> ratio (target >= 0.70).
+#                  overlapped) -> ratio (target >= 0.70).  The sweep runs with
+#                  the extension's defaults, topup.expiry_max_rate included
+#                  (printed with the results).
 #   B4 top-up      pgbench -M prepared, BENCH_B4_SECONDS s, at each of
 #                  BENCH_B4_CLIENTS clients: topup.topup_card with a fresh
 #                  idempotency key per transaction over 10,000 cards of ONE
@@ -600,7 +602,8 @@ b3() {
 	topup_header "B3 expiry"
 	say ""
 	say "== B3 expiry: $Q due vouchers per sweep, redeem pgbench $BENCH_B3_CLIENTS clients ${BENCH_B3_SECONDS} s, $BENCH_RUNS runs =="
-	say "sweep:  CALL topup.run_expiry() (batches of 10000) over $Q vouchers due 5 s after their generation"
+	say "sweep:  CALL topup.run_expiry() (batches of 10000) over $Q vouchers due 5 s after their generation,"
+	say "        topup.expiry_max_rate = $(bval "SHOW topup.expiry_max_rate") (the default)"
 	say "redeem: bench/redeem.pgbench over the B2 pool, once alone and once started together with a sweep"
 	say "        of another $Q due vouchers; TPS during the sweep = mean of pgbench's per-second TPS over"
 	say "        the seconds the sweep ran (all of the run when the sweep outlasts it)"

@@ -122,3 +122,27 @@ SELECT topup.schedule_expiry('0 * * * *');
 SELECT topup.schedule_expiry(NULL) IS NULL AS strict;
 
 SELECT * FROM topup.verify_ledger();
+
+-- run_expiry paces its batches to topup.expiry_max_rate vouchers per
+-- second: 30 due vouchers at 20 per second in batches of 10 take at least
+-- 1.5 s (it sleeps after each full batch, once committed).  0 means no limit;
+-- a negative rate is refused.
+SHOW topup.expiry_max_rate;
+SET topup.expiry_max_rate = -1;
+SELECT topup.expire_vouchers() >= 0 AS swept;
+SELECT quantity FROM topup.generate_vouchers('EXP', 30, 10, 'USD', 12, now() + interval '1 second',
+                                            client_id => 't_expiry');
+SELECT pg_sleep(1.1);
+SET topup.expiry_max_rate = 20;
+SELECT clock_timestamp() AS t0 \gset
+CALL topup.run_expiry(10);
+SELECT clock_timestamp() - :'t0'::timestamptz >= interval '1.4 seconds' AS paced;
+SELECT status, count(*) FROM topup.vouchers WHERE client_id = 't_expiry' AND series = 'EXP' GROUP BY status;
+SET topup.expiry_max_rate = 0;
+SELECT quantity FROM topup.generate_vouchers('EXQ', 3, 10, 'USD', 12, now() + interval '1 second',
+                                            client_id => 't_expiry');
+SELECT pg_sleep(1.1);
+CALL topup.run_expiry(1);
+SELECT status, count(*) FROM topup.vouchers WHERE client_id = 't_expiry' AND series = 'EXQ' GROUP BY status;
+RESET topup.expiry_max_rate;
+SELECT * FROM topup.verify_ledger();

@@ -21,8 +21,11 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
-#include "utils/lsyscache.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 PG_FUNCTION_INFO_V1(topup_expire_vouchers);
 PG_FUNCTION_INFO_V1(topup_run_expiry);
@@ -146,6 +149,32 @@ topup_expire_vouchers(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Keep run_expiry at topup.expiry_max_rate: after "done" vouchers since
+ * "start", sleep until the time they are due at that rate.  The sweep is
+ * maintenance; redeems running alongside should keep the machine.  (A
+ * batch runs at full speed; the pause comes between batches, after the
+ * commit, so no lock is held while sleeping.)
+ */
+static void
+Pace(TimestampTz start, int64 done)
+{
+	int64		due_us;
+	int64		elapsed_us;
+
+	if (topup_expiry_max_rate <= 0 || done <= 0)
+		return;
+	due_us = (int64) ((double) done * 1000000.0 / topup_expiry_max_rate);
+	elapsed_us = GetCurrentTimestamp() - start;
+	if (due_us - elapsed_us >= 1000)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 (long) ((due_us - elapsed_us) / 1000), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
  * CALL topup.run_expiry(batch_size integer): expire in batches until none
  * is due, committing after each batch so locks stay short and a huge
  * backlog does not become one huge transaction.  Inside an explicit
@@ -159,6 +188,7 @@ topup_run_expiry(PG_FUNCTION_ARGS)
 	bool		nonatomic;
 	int64		total = 0;
 	int			rc;
+	TimestampTz start;
 
 	if (batch < 1)
 		ereport(ERROR,
@@ -168,6 +198,7 @@ topup_run_expiry(PG_FUNCTION_ARGS)
 	nonatomic = fcinfo->context != NULL && IsA(fcinfo->context, CallContext) &&
 		!castNode(CallContext, fcinfo->context)->atomic;
 
+	start = GetCurrentTimestamp();
 	SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0);
 	for (;;)
 	{
@@ -185,6 +216,7 @@ topup_run_expiry(PG_FUNCTION_ARGS)
 			SPI_commit();
 		if (n < batch)
 			break;
+		Pace(start, total);
 	}
 	SPI_finish();
 

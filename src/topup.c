@@ -23,6 +23,7 @@ int			topup_max_batch = 1000000;
 double		topup_max_pin_density = 0.001;
 int			topup_max_failed_redeems = 5;
 int			topup_redeem_lockout = 15 * 60;
+int			topup_expiry_max_rate = 60000;
 
 void
 _PG_init(void)
@@ -58,6 +59,15 @@ _PG_init(void)
 							&topup_redeem_lockout,
 							15 * 60, 1, 365 * 24 * 3600,
 							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("topup.expiry_max_rate",
+							"Most vouchers per second run_expiry expires (0: no limit).",
+							"The sweep paces its batches to this rate so that redeems running "
+							"alongside keep most of the machine; a batch itself runs at full speed.",
+							&topup_expiry_max_rate,
+							60000, 0, PG_INT32_MAX,
+							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000

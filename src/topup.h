@@ -60,6 +60,7 @@ extern int	topup_max_batch;
 extern double topup_max_pin_density;
 extern int	topup_max_failed_redeems;
 extern int	topup_redeem_lockout;	/* seconds */
+extern int	topup_expiry_max_rate;	/* vouchers per second, 0: no limit */
 
 /* ---------- internal-write guard (guard.c) ---------- */
 
