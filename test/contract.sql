@@ -7,7 +7,7 @@
 -- Run with pg_prove in a database where topup is installed.
 --
 BEGIN;
-SELECT plan(137);
+SELECT plan(138);
 
 -- ---------------------------------------------------------------------------
 -- Extension
@@ -290,13 +290,16 @@ SELECT is(current_setting('topup.max_batch'), '1000000', 'topup.max_batch defaul
 SELECT is(current_setting('topup.max_pin_density'), '0.001', 'topup.max_pin_density defaults to 0.001');
 SELECT is(current_setting('topup.max_failed_redeems'), '5', 'topup.max_failed_redeems defaults to 5');
 SELECT is(current_setting('topup.redeem_lockout'), '15min', 'topup.redeem_lockout defaults to 15min');
+SELECT is(current_setting('topup.expiry_max_rate'), '60000', 'topup.expiry_max_rate defaults to 60000');
+-- the SPEC's four, and the sweep's pace (0.3.0), which the SPEC leaves open
 SELECT results_eq(
     $$SELECT name::text, boot_val, unit FROM pg_settings WHERE name LIKE 'topup.%' ORDER BY name$$,
-    $$VALUES ('topup.max_batch', '1000000', NULL),
+    $$VALUES ('topup.expiry_max_rate', '60000', NULL),
+             ('topup.max_batch', '1000000', NULL),
              ('topup.max_failed_redeems', '5', NULL),
              ('topup.max_pin_density', '0.001', NULL),
              ('topup.redeem_lockout', '900', 's')$$,
-    'the GUCs of the SPEC, with their built-in defaults and units');
+    'the GUCs, with their built-in defaults and units');
 SELECT throws_ok($$SET topup.no_such_setting = 1$$, '42602', NULL,
                  'the topup GUC prefix is reserved');
 
