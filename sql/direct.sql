@@ -37,6 +37,17 @@ CREATE FUNCTION pg_temp.guard_delta() RETURNS bigint LANGUAGE sql AS $$
     SELECT pg_temp.guard_calls() - v FROM gmark
 $$;
 
+-- run a redeem, keep its result in res with the guard calls it made
+CREATE FUNCTION pg_temp.step(p_step text, p_call text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    g0 bigint := pg_temp.guard_calls();
+    r topup.order_result;
+BEGIN
+    EXECUTE p_call INTO r;
+    INSERT INTO res VALUES (p_step, r.order_id, r.status, r.error_slug, r.account_balance_after,
+                            pg_temp.guard_calls() - g0);
+END $$;
+
 -- what an order wrote, without ids, times and the random reference
 CREATE FUNCTION pg_temp.written(p_order bigint) RETURNS TABLE (what text, row_text text)
 LANGUAGE sql AS $$
@@ -60,19 +71,8 @@ CREATE TEMP TABLE res (step text PRIMARY KEY, order_id bigint, status text, erro
                        balance numeric, calls bigint);
 
 -- 1. As created: the direct path, by PIN (with key and source) and by serial.
-BEGIN;
-UPDATE gmark SET v = pg_temp.guard_calls();
-INSERT INTO res SELECT 'direct', r.order_id, r.status, r.error_slug, r.account_balance_after,
-                       pg_temp.guard_delta()
-  FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 1), 'c1', 'k-direct', '10.0.0.1',
-                            't_direct') r;
-COMMIT;
-BEGIN;
-UPDATE gmark SET v = pg_temp.guard_calls();
-INSERT INTO res SELECT 'by_serial', r.order_id, r.status, r.error_slug, r.account_balance_after,
-                       pg_temp.guard_delta()
-  FROM topup.redeem_voucher_by_serial((SELECT serial FROM pins WHERE n = 2), 'c1', NULL, 't_direct') r;
-COMMIT;
+SELECT pg_temp.step('direct', $$SELECT * FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 1), 'c1', 'k-direct', '10.0.0.1', 't_direct')$$);
+SELECT pg_temp.step('by_serial', $$SELECT * FROM topup.redeem_voucher_by_serial((SELECT serial FROM pins WHERE n = 2), 'c1', NULL, 't_direct')$$);
 
 -- 2. An administrator's AFTER INSERT trigger on orders: the SQL path, which fires it.
 CREATE TABLE public.order_log (order_id bigint);
@@ -82,25 +82,14 @@ BEGIN
     RETURN NULL;
 END $$;
 CREATE TRIGGER admin_log AFTER INSERT ON topup.orders FOR EACH ROW EXECUTE FUNCTION public.log_order();
-BEGIN;
-UPDATE gmark SET v = pg_temp.guard_calls();
-INSERT INTO res SELECT 'sql', r.order_id, r.status, r.error_slug, r.account_balance_after,
-                       pg_temp.guard_delta()
-  FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 3), 'c1', 'k-sql', '10.0.0.1',
-                            't_direct') r;
-COMMIT;
+SELECT pg_temp.step('sql', $$SELECT * FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 3), 'c1', 'k-sql', '10.0.0.1', 't_direct')$$);
 SELECT count(*) AS logged FROM public.order_log WHERE order_id = (SELECT order_id FROM res WHERE step = 'sql');
 DROP TRIGGER admin_log ON topup.orders;
 
 -- a disabled trigger does not count
 CREATE TRIGGER admin_log AFTER INSERT ON topup.orders FOR EACH ROW EXECUTE FUNCTION public.log_order();
 ALTER TABLE topup.orders DISABLE TRIGGER admin_log;
-BEGIN;
-UPDATE gmark SET v = pg_temp.guard_calls();
-INSERT INTO res SELECT 'disabled_trigger', r.order_id, r.status, r.error_slug, r.account_balance_after,
-                       pg_temp.guard_delta()
-  FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 4), 'c1', NULL, NULL, 't_direct') r;
-COMMIT;
+SELECT pg_temp.step('disabled_trigger', $$SELECT * FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 4), 'c1', NULL, NULL, 't_direct')$$);
 DROP TRIGGER admin_log ON topup.orders;
 
 -- the same rows either way (the key differs by name only)
@@ -123,41 +112,21 @@ ALTER TABLE topup.orders DROP CONSTRAINT admin_small;
 -- 4. A column with a default gets its default (through SQL); once it is
 -- dropped, the direct path is back and skips the dropped column.
 ALTER TABLE topup.orders ADD COLUMN admin_note text DEFAULT 'noted';
-BEGIN;
-UPDATE gmark SET v = pg_temp.guard_calls();
-INSERT INTO res SELECT 'default', r.order_id, r.status, r.error_slug, r.account_balance_after,
-                       pg_temp.guard_delta()
-  FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 6), 'c1', NULL, NULL, 't_direct') r;
-COMMIT;
+SELECT pg_temp.step('default', $$SELECT * FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 6), 'c1', NULL, NULL, 't_direct')$$);
 SELECT admin_note FROM topup.orders WHERE order_id = (SELECT order_id FROM res WHERE step = 'default');
 ALTER TABLE topup.orders DROP COLUMN admin_note;
-BEGIN;
-UPDATE gmark SET v = pg_temp.guard_calls();
-INSERT INTO res SELECT 'dropped_column', r.order_id, r.status, r.error_slug, r.account_balance_after,
-                       pg_temp.guard_delta()
-  FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 7), 'c1', NULL, NULL, 't_direct') r;
-COMMIT;
+SELECT pg_temp.step('dropped_column', $$SELECT * FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 7), 'c1', NULL, NULL, 't_direct')$$);
 
 -- 5. Row-level security on a table: through SQL.
 ALTER TABLE topup.accounts ENABLE ROW LEVEL SECURITY;
-BEGIN;
-UPDATE gmark SET v = pg_temp.guard_calls();
-INSERT INTO res SELECT 'rls', r.order_id, r.status, r.error_slug, r.account_balance_after,
-                       pg_temp.guard_delta()
-  FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 8), 'c1', NULL, NULL, 't_direct') r;
-COMMIT;
+SELECT pg_temp.step('rls', $$SELECT * FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 8), 'c1', NULL, NULL, 't_direct')$$);
 ALTER TABLE topup.accounts DISABLE ROW LEVEL SECURITY;
 
 -- 6. Rebuilt indexes have new OIDs; the direct path finds them again.
 REINDEX TABLE CONCURRENTLY topup.vouchers;
 REINDEX TABLE CONCURRENTLY topup.accounts;
 REINDEX TABLE CONCURRENTLY topup.orders;
-BEGIN;
-UPDATE gmark SET v = pg_temp.guard_calls();
-INSERT INTO res SELECT 'reindexed', r.order_id, r.status, r.error_slug, r.account_balance_after,
-                       pg_temp.guard_delta()
-  FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 9), 'c1', NULL, NULL, 't_direct') r;
-COMMIT;
+SELECT pg_temp.step('reindexed', $$SELECT * FROM topup.redeem_voucher((SELECT pin FROM pins WHERE n = 9), 'c1', NULL, NULL, 't_direct')$$);
 
 SELECT step, status, error_slug, balance, calls > 0 AS fired_guards FROM res
  WHERE step IN ('default', 'dropped_column', 'rls', 'reindexed') ORDER BY order_id;

@@ -169,6 +169,8 @@ static bool FetchOne(DirectState *st, DirectRel *dr, IndexRef *ref, int nkeys,
 static int	CountRecent(DirectState *st, IndexRef *ref, Datum client_id, Datum second,
 						TimestampTz since, int limit);
 static bool AccountUsable(DirectRel *acc, Datum currency);
+static HeapTuple ModifiedRow(Relation rel, TupleTableSlot *slot, const char *const *cols,
+							 const Datum *values);
 static void InsertRow(DirectState *st, DirectRel *dr, Datum *values, bool *nulls);
 static void InsertIndexes(DirectState *st, DirectRel *dr, const char *const *updated);
 static TM_Result UpdateRow(DirectState *st, DirectRel *dr, HeapTuple newtuple,
@@ -486,6 +488,28 @@ AccountUsable(DirectRel *acc, Datum currency)
 		DatumGetBool(DirectFunctionCall2Coll(texteq, DEFAULT_COLLATION_OID, s->tts_values[Att(rel, "currency")], currency));
 }
 
+/*
+ * The row in slot with the columns named in cols (NULL-terminated) set to
+ * values, in the current memory context.
+ */
+static HeapTuple
+ModifiedRow(Relation rel, TupleTableSlot *slot, const char *const *cols, const Datum *values)
+{
+	int			attnums[8];
+	bool		nulls[8];
+	bool		should_free;
+	int			n;
+
+	for (n = 0; cols[n] != NULL; n++)
+	{
+		Assert(n < lengthof(attnums));
+		attnums[n] = Att(rel, cols[n]) + 1;
+		nulls[n] = false;
+	}
+	return heap_modify_tuple_by_cols(ExecFetchSlotHeapTuple(slot, false, &should_free),
+									 RelationGetDescr(rel), n, attnums, (Datum *) values, nulls);
+}
+
 /* Insert a row and its index entries. */
 static void
 InsertRow(DirectState *st, DirectRel *dr, Datum *values, bool *nulls)
@@ -693,49 +717,30 @@ TopupRedeemDirect(const TopupDirectRedeem *r, Datum *values, bool *nulls)
 
 	/* Every check passed: the writes.  First the voucher, activated. */
 	outcome = TOPUP_DIRECT_NOT_TAKEN;
-	{
-		Relation	rel = st.vouchers.rel;
-		TupleDesc	desc = RelationGetDescr(rel);
-		Datum	   *repl = palloc0(desc->natts * sizeof(Datum));
-		bool	   *rnull = palloc0(desc->natts * sizeof(bool));
-		bool	   *doit = palloc0(desc->natts * sizeof(bool));
-		bool		should_free;
-		HeapTuple	old = ExecFetchSlotHeapTuple(st.vouchers.slot, false, &should_free);
-
-		repl[Att(rel, "status")] = ObjectIdGetDatum(cache.v_status_activated);
-		repl[Att(rel, "activated_at")] = TimestampTzGetDatum(now);
-		repl[Att(rel, "activated_by")] = account_id;
-		repl[Att(rel, "order_id")] = Int64GetDatum(r->order_id);
-		doit[Att(rel, "status")] = doit[Att(rel, "activated_at")] = true;
-		doit[Att(rel, "activated_by")] = doit[Att(rel, "order_id")] = true;
-		/* the values read stay valid: they were copied out with the tuple */
-		amount = datumCopy(amount, false, -1);
-		currency = datumCopy(currency, false, -1);
-		serial = datumCopy(serial, false, sizeof(VoucherSerial));
-		if (UpdateRow(&st, &st.vouchers, heap_modify_tuple(old, desc, repl, rnull, doit),
-					  voucher_updated) != TM_Ok)
-			goto out;			/* changed under us; nothing is written yet */
-	}
+	/* the values read stay valid: they are copied out of the buffer */
+	amount = datumCopy(amount, false, -1);
+	currency = datumCopy(currency, false, -1);
+	serial = datumCopy(serial, false, sizeof(VoucherSerial));
+	if (UpdateRow(&st, &st.vouchers,
+				  ModifiedRow(st.vouchers.rel, st.vouchers.slot, voucher_updated,
+							  (Datum[]) {ObjectIdGetDatum(cache.v_status_activated),
+								  TimestampTzGetDatum(now), account_id,
+							  Int64GetDatum(r->order_id)}),
+				  voucher_updated) != TM_Ok)
+		goto out;				/* changed under us; nothing is written yet */
 
 	/* Then the account, credited at its newest version. */
 	for (;;)
 	{
 		Relation	rel = st.accounts.rel;
-		TupleDesc	desc = RelationGetDescr(rel);
-		Datum	   *repl = palloc0(desc->natts * sizeof(Datum));
-		bool	   *rnull = palloc0(desc->natts * sizeof(bool));
-		bool	   *doit = palloc0(desc->natts * sizeof(bool));
-		bool		should_free;
-		HeapTuple	old = ExecFetchSlotHeapTuple(st.accounts.slot, false, &should_free);
 		ItemPointerData tid = st.accounts.slot->tts_tid;
 		TM_FailureData tmfd;
 		TM_Result	result;
 
 		balance = DirectFunctionCall2(numeric_add, st.accounts.slot->tts_values[Att(rel, "balance")],
 									  amount);
-		repl[Att(rel, "balance")] = balance;
-		doit[Att(rel, "balance")] = true;
-		result = UpdateRow(&st, &st.accounts, heap_modify_tuple(old, desc, repl, rnull, doit),
+		result = UpdateRow(&st, &st.accounts,
+						   ModifiedRow(rel, st.accounts.slot, account_updated, &balance),
 						   account_updated);
 		if (result == TM_Ok)
 			break;
@@ -949,8 +954,6 @@ TopupExpireDirect(int32 max_rows)
 			if ((status == cache.v_status_new || status == cache.v_status_blocked) &&
 				!v->tts_isnull[att_expires] && DatumGetTimestampTz(v->tts_values[att_expires]) <= now)
 			{
-				bool		should_free;
-				HeapTuple	old;
 				HeapTuple	newtuple;
 				ItemPointerData otid = v->tts_tid;
 				LockTupleMode lockmode;
@@ -963,11 +966,8 @@ TopupExpireDirect(int32 max_rows)
 
 				/* the row's scratch memory goes with the per-tuple context */
 				MemoryContextSwitchTo(GetPerTupleMemoryContext(st.estate));
-				old = ExecFetchSlotHeapTuple(v, false, &should_free);
-				newtuple = heap_modify_tuple_by_cols(old, RelationGetDescr(st.vouchers.rel), 1,
-													 (int[]) {att_status + 1},
-													 (Datum[]) {ObjectIdGetDatum(cache.v_status_expired)},
-													 (bool[]) {false});
+				newtuple = ModifiedRow(st.vouchers.rel, v, expiry_updated,
+									   (Datum[]) {ObjectIdGetDatum(cache.v_status_expired)});
 				MemoryContextSwitchTo(st.estate->es_query_cxt);
 				/* the slot does not own the tuple: the per-tuple reset frees it */
 				ExecForceStoreHeapTuple(newtuple, v, false);
