@@ -18,7 +18,7 @@ OBJS = \
 	src/customer_info.o \
 	src/master.o \
 	src/cards.o \
-	src/plans.o src/direct.o
+	src/plans.o src/direct.o src/columns.o
 
 # The 0.1.0 install script is assembled from the parts under sql/0.1.0/,
 # one file per kind of object, concatenated in name order.

@@ -154,7 +154,6 @@ typedef struct DirectState
 
 static bool LoadCache(void);
 static Oid	EnumLabel(Oid relid, const char *column, const char *label);
-static int	Att(Relation rel, const char *name);
 static bool InList(const char *name, const char *const *list);
 static bool RelationEligible(Relation rel, const char *const *triggers, bool fk_triggers_ok,
 							 const char *const *checks, const char *const *written);
@@ -165,7 +164,7 @@ static Oid	IndexOid(Relation heap, IndexRef *ref);
 static void IndexKey(ScanKey key, Relation index, int column, StrategyNumber strategy,
 					 Datum value);
 static bool FetchOne(DirectState *st, DirectRel *dr, IndexRef *ref, int nkeys,
-					 const StrategyNumber *strategies, const Datum *values);
+					 const Datum *values);
 static int	CountRecent(DirectState *st, IndexRef *ref, Datum client_id, Datum second,
 						TimestampTz since, int limit);
 static bool AccountUsable(DirectRel *acc, Datum currency);
@@ -237,64 +236,11 @@ EnumLabel(Oid relid, const char *column, const char *label)
 												ObjectIdGetDatum(typid)));
 }
 
-/*
- * The 0-based position of a column.  Column names are string literals, so
- * a cache entry is found by the literal's address and the relation; the
- * name at the cached position is compared again, so a table altered since
- * (an upgrade script) is looked up anew.
- */
-#define ATT_CACHE_SIZE 128
-
-typedef struct AttCacheEntry
-{
-	Oid			relid;
-	const char *name;
-	int			att;
-} AttCacheEntry;
-
-static AttCacheEntry att_cache[ATT_CACHE_SIZE];
-static int	natt_cache = 0;
-
-static int
+/* The 0-based position of a column (the cache is shared with the triggers). */
+static inline int
 Att(Relation rel, const char *name)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
-	Oid			relid = RelationGetRelid(rel);
-	AttCacheEntry *e = NULL;
-	int			i;
-
-	for (i = 0; i < natt_cache; i++)
-		if (att_cache[i].name == name && att_cache[i].relid == relid)
-		{
-			e = &att_cache[i];
-			break;
-		}
-	if (e != NULL && e->att < desc->natts)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, e->att);
-
-		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-			return e->att;
-	}
-
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-			break;
-	}
-	if (i == desc->natts)
-		elog(ERROR, "topup: column \"%s\" of %s is missing", name, RelationGetRelationName(rel));
-	if (e == NULL && natt_cache < ATT_CACHE_SIZE)
-		e = &att_cache[natt_cache++];
-	if (e != NULL)
-	{
-		e->relid = relid;
-		e->name = name;
-		e->att = i;
-	}
-	return i;
+	return TopupColumnNumber(rel, name) - 1;
 }
 
 static bool
@@ -423,28 +369,65 @@ IndexKey(ScanKey key, Relation index, int column, StrategyNumber strategy, Datum
 }
 
 /*
- * Read the one row of dr's table whose index ref matches values (one per
- * leading index column) into dr->slot.  Returns false if there is none.
+ * A look-up of rows of dr's table by equality on the leading columns of
+ * one of its indexes: opened once (index, operators, scan), then run for
+ * as many key values as needed, as the expiry sweep does per queue entry.
  */
-static bool
-FetchOne(DirectState *st, DirectRel *dr, IndexRef *ref, int nkeys,
-		 const StrategyNumber *strategies, const Datum *values)
+typedef struct KeyedScan
 {
-	Relation	index = index_open(IndexOid(dr->rel, ref), AccessShareLock);
-	ScanKeyData keys[INDEX_MAX_KEYS];
+	DirectRel  *dr;
+	Relation	index;
 	IndexScanDesc scan;
+	int			nkeys;
+	ScanKeyData keys[INDEX_MAX_KEYS];
+} KeyedScan;
+
+static void
+KeyedScanBegin(KeyedScan *ks, DirectState *st, DirectRel *dr, IndexRef *ref, int nkeys)
+{
+	int			i;
+
+	ks->dr = dr;
+	ks->nkeys = nkeys;
+	ks->index = index_open(IndexOid(dr->rel, ref), AccessShareLock);
+	for (i = 0; i < nkeys; i++)
+		IndexKey(&ks->keys[i], ks->index, i + 1, BTEqualStrategyNumber, (Datum) 0);
+	ks->scan = index_beginscan(dr->rel, ks->index, st->snapshot, nkeys, 0);
+}
+
+/* Read the row matching values into dr->slot; false if there is none. */
+static bool
+KeyedScanFetch(KeyedScan *ks, const Datum *values)
+{
 	bool		found;
 	int			i;
 
-	for (i = 0; i < nkeys; i++)
-		IndexKey(&keys[i], index, i + 1, strategies[i], values[i]);
-	scan = index_beginscan(dr->rel, index, st->snapshot, nkeys, 0);
-	index_rescan(scan, keys, nkeys, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, dr->slot);
+	for (i = 0; i < ks->nkeys; i++)
+		ks->keys[i].sk_argument = values[i];
+	index_rescan(ks->scan, ks->keys, ks->nkeys, NULL, 0);
+	found = index_getnext_slot(ks->scan, ForwardScanDirection, ks->dr->slot);
 	if (found)
-		slot_getallattrs(dr->slot);
-	index_endscan(scan);
-	index_close(index, NoLock);
+		slot_getallattrs(ks->dr->slot);
+	return found;
+}
+
+static void
+KeyedScanEnd(KeyedScan *ks)
+{
+	index_endscan(ks->scan);
+	index_close(ks->index, NoLock);
+}
+
+/* One look-up: the row of dr's table matching values, into dr->slot. */
+static bool
+FetchOne(DirectState *st, DirectRel *dr, IndexRef *ref, int nkeys, const Datum *values)
+{
+	KeyedScan	ks;
+	bool		found;
+
+	KeyedScanBegin(&ks, st, dr, ref, nkeys);
+	found = KeyedScanFetch(&ks, values);
+	KeyedScanEnd(&ks);
 	return found;
 }
 
@@ -682,15 +665,13 @@ TopupRedeemDirect(const TopupDirectRedeem *r, Datum *values, bool *nulls)
 	{
 		Datum		hash = PointerGetDatum(TopupByteaFrom(r->pin_hash, TOPUP_HASH_LEN));
 
-		if (!FetchOne(&st, &st.vouchers, &idx_v_pin, 1,
-					  (StrategyNumber[]) {BTEqualStrategyNumber}, &hash))
+		if (!FetchOne(&st, &st.vouchers, &idx_v_pin, 1, &hash))
 			goto out;
 		if (!DatumGetBool(DirectFunctionCall2Coll(texteq, DEFAULT_COLLATION_OID, client_id,
 											  st.vouchers.slot->tts_values[Att(st.vouchers.rel, "client_id")])))
 			goto out;
 	}
 	else if (!FetchOne(&st, &st.vouchers, &idx_v_pkey, 2,
-					   (StrategyNumber[]) {BTEqualStrategyNumber, BTEqualStrategyNumber},
 					   (Datum[]) {VoucherSerialPGetDatum(r->serial), client_id}))
 		goto out;
 	{
@@ -709,9 +690,7 @@ TopupRedeemDirect(const TopupDirectRedeem *r, Datum *values, bool *nulls)
 	}
 
 	/* the account: a customer account, active, in the voucher's currency */
-	if (!FetchOne(&st, &st.accounts, &idx_a_pkey, 2,
-				  (StrategyNumber[]) {BTEqualStrategyNumber, BTEqualStrategyNumber},
-				  (Datum[]) {client_id, account_id}) ||
+	if (!FetchOne(&st, &st.accounts, &idx_a_pkey, 2, (Datum[]) {client_id, account_id}) ||
 		!AccountUsable(&st.accounts, currency))
 		goto out;
 
@@ -896,6 +875,7 @@ TopupExpireDirect(int32 max_rows)
 	Relation	index;
 	IndexScanDesc scan;
 	ScanKeyData key;
+	KeyedScan	by_serial;
 	TupleTableSlot *entry;
 	int64		count = 0;
 	int			att_status;
@@ -935,6 +915,8 @@ TopupExpireDirect(int32 max_rows)
 	index = index_open(IndexOid(queue.rel, &idx_q_due), AccessShareLock);
 	IndexKey(&key, index, 1, BTLessEqualStrategyNumber, TimestampTzGetDatum(now));
 	scan = index_beginscan(queue.rel, index, st.snapshot, 1, 0);
+	/* each entry's voucher, by primary key */
+	KeyedScanBegin(&by_serial, &st, &st.vouchers, &idx_v_pkey, 2);
 	index_rescan(scan, &key, 1, NULL, 0);
 	while (count < max_rows && index_getnext_slot(scan, ForwardScanDirection, entry))
 	{
@@ -944,9 +926,7 @@ TopupExpireDirect(int32 max_rows)
 
 		CHECK_FOR_INTERRUPTS();
 		slot_getallattrs(entry);
-		if (FetchOne(&st, &st.vouchers, &idx_v_pkey, 2,
-					 (StrategyNumber[]) {BTEqualStrategyNumber, BTEqualStrategyNumber},
-					 (Datum[]) {entry->tts_values[q_serial], entry->tts_values[q_client]}))
+		if (KeyedScanFetch(&by_serial, (Datum[]) {entry->tts_values[q_serial], entry->tts_values[q_client]}))
 		{
 			TupleTableSlot *v = st.vouchers.slot;
 			Oid			status = DatumGetObjectId(v->tts_values[att_status]);
@@ -995,6 +975,7 @@ TopupExpireDirect(int32 max_rows)
 									  InvalidSnapshot, false, &tmfd, false);
 		ResetPerTupleExprContext(st.estate);
 	}
+	KeyedScanEnd(&by_serial);
 	index_endscan(scan);
 	index_close(index, NoLock);
 	ExecDropSingleTupleTableSlot(entry);

@@ -146,6 +146,11 @@ extern void TopupEnsureSlots(Datum client_id, Datum currency);
 extern bool TopupMasterSlowPath(Datum client_id, Datum currency, Datum total, int minor_units,
 								int charge_slot);
 
+/* ---------- column numbers by name (columns.c) ---------- */
+
+struct RelationData;
+extern int	TopupColumnNumber(struct RelationData *rel, const char *name);
+
 /* ---------- the redeem without a plan (direct.c) ---------- */
 
 typedef struct TopupDirectRedeem

@@ -131,51 +131,11 @@ EnumIndex(EnumCache *cache, const char *const *names, int nnames, Oid typid, Dat
 	return -1;					/* keep compiler quiet */
 }
 
-/*
- * Column numbers by name, remembered per relation.  The triggers name their
- * columns with string literals, so a cache entry is found by the literal's
- * address; the relation's OID and column count guard against a table that
- * was re-created or altered.  A mass edit of a million rows thus looks each
- * column up once, not a million times.
- */
-#define ATTNUM_CACHE_SIZE 64
-
-typedef struct AttnumCacheEntry
-{
-	Oid			relid;
-	int			natts;
-	const char *name;
-	int			attnum;
-} AttnumCacheEntry;
-
-static AttnumCacheEntry attnum_cache[ATTNUM_CACHE_SIZE];
-
-static int
-ColumnNumber(Relation rel, const char *name)
-{
-	TupleDesc	tupdesc = RelationGetDescr(rel);
-	Oid			relid = RelationGetRelid(rel);
-	uint32		h = (((uintptr_t) name) >> 3) ^ relid;
-	AttnumCacheEntry *e = &attnum_cache[h % ATTNUM_CACHE_SIZE];
-	int			n;
-
-	if (e->name == name && e->relid == relid && e->natts == tupdesc->natts)
-		return e->attnum;
-	n = SPI_fnumber(tupdesc, name);
-	if (n <= 0)
-		elog(ERROR, "topup: column \"%s\" not found", name);
-	e->relid = relid;
-	e->natts = tupdesc->natts;
-	e->name = name;
-	e->attnum = n;
-	return n;
-}
-
 static Datum
 GetAttr(TriggerData *trigdata, HeapTuple tuple, const char *name, bool *isnull, int *attnum)
 {
 	TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
-	int			n = ColumnNumber(trigdata->tg_relation, name);
+	int			n = TopupColumnNumber(trigdata->tg_relation, name);
 
 	if (attnum)
 		*attnum = n;
@@ -235,7 +195,7 @@ VoucherName(TriggerData *trigdata, HeapTuple tuple)
 static HeapTuple
 ReplaceColumn(TriggerData *trigdata, HeapTuple tuple, const char *name, Datum value, bool isnull)
 {
-	int			attnum = ColumnNumber(trigdata->tg_relation, name);
+	int			attnum = TopupColumnNumber(trigdata->tg_relation, name);
 
 	return heap_modify_tuple_by_cols(tuple, RelationGetDescr(trigdata->tg_relation),
 									 1, &attnum, &value, &isnull);
@@ -802,14 +762,14 @@ topup_orders_guard(PG_FUNCTION_ARGS)
 }
 
 /*
- * topup.balance_slots and topup.fundings: master balances, fee accounts
- * and fundings change only through the extension (or a restore).
+ * The guard of a table only the extension writes: its own writes and rows
+ * loaded by COPY (a restore) pass, anything else is refused with the
+ * table's detail and hint.
  */
-Datum
-topup_slots_guard(PG_FUNCTION_ARGS)
+static Datum
+ExtensionOnlyRows(FunctionCallInfo fcinfo, const char *name, const char *detail, const char *hint)
 {
-	TriggerData *trigdata = TriggerStart(fcinfo, "topup_slots_guard");
-	const char *table = RelationGetRelationName(trigdata->tg_relation);
+	TriggerData *trigdata = TriggerStart(fcinfo, name);
 
 	if (TopupIsInternal() ||
 		(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && TopupIsCopyFrom()))
@@ -817,10 +777,23 @@ topup_slots_guard(PG_FUNCTION_ARGS)
 
 	ereport(ERROR,
 			(errcode(ERRCODE_CHECK_VIOLATION),
-			 errmsg("rows of topup.%s can only be changed by the extension's functions", table),
-			 errdetail("Master balances and fee accounts move only with ledger entries of orders and fundings."),
-			 errhint("Use topup.fund_master() to add money.")));
-	PG_RETURN_NULL();			/* keep compiler quiet */
+			 errmsg("rows of topup.%s can only be changed by the extension's functions",
+					RelationGetRelationName(trigdata->tg_relation)),
+			 errdetail("%s", detail),
+			 errhint("%s", hint)));
+	return (Datum) 0;			/* keep compiler quiet */
+}
+
+/*
+ * topup.balance_slots and topup.fundings: master balances, fee accounts
+ * and fundings change only through the extension (or a restore).
+ */
+Datum
+topup_slots_guard(PG_FUNCTION_ARGS)
+{
+	return ExtensionOnlyRows(fcinfo, "topup_slots_guard",
+							 "Master balances and fee accounts move only with ledger entries of orders and fundings.",
+							 "Use topup.fund_master() to add money.");
 }
 
 /*
@@ -830,16 +803,7 @@ topup_slots_guard(PG_FUNCTION_ARGS)
 Datum
 topup_expiry_guard(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = TriggerStart(fcinfo, "topup_expiry_guard");
-
-	if (TopupIsInternal() ||
-		(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && TopupIsCopyFrom()))
-		return ReturnRow(trigdata);
-
-	ereport(ERROR,
-			(errcode(ERRCODE_CHECK_VIOLATION),
-			 errmsg("rows of topup.voucher_expiry can only be changed by the extension's functions"),
-			 errdetail("The queue holds the due dates of live vouchers for the expiry sweep."),
-			 errhint("Change a voucher's expires_at with UPDATE topup.vouchers; the queue follows.")));
-	PG_RETURN_NULL();			/* keep compiler quiet */
+	return ExtensionOnlyRows(fcinfo, "topup_expiry_guard",
+							 "The queue holds the due dates of live vouchers for the expiry sweep.",
+							 "Change a voucher's expires_at with UPDATE topup.vouchers; the queue follows.");
 }
