@@ -20,22 +20,35 @@ OBJS = \
 	src/cards.o \
 	src/plans.o src/direct.o src/columns.o
 
-# The 0.1.0 install script is assembled from the parts under sql/0.1.0/,
-# one file per kind of object, concatenated in name order.
-DATA_built = topup--0.1.0.sql
-DATA = $(wildcard sql/topup--*--*.sql)
+# sql/install/  the install script of the current version, in parts
+#               (one file per kind of object), concatenated in name order
+# sql/upgrade/  the oldest released install script (0.1.0) and every
+#               upgrade script topup--OLD--NEW.sql: released, never edited
+# sql/regress/  pg_regress inputs, outputs in expected/regress/
+# specs/        isolation specs, outputs in expected/
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+DATA = $(wildcard sql/upgrade/$(EXTENSION)--*.sql)
 
-REGRESS = serial customer_info generate export redeem vouchers_trigger guards expiry verify pricing topup direct upgrade
-ISOLATION = double_redeem same_key_redeem same_account_redeem expiry_vs_redeem same_key_topup hot_master
+REGRESS = $(addprefix regress/, \
+	serial customer_info generate export redeem vouchers_trigger guards \
+	expiry verify pricing card_topup direct upgrade)
+ISOLATION = double_redeem same_key_redeem same_account_redeem expiry_vs_redeem \
+	same_key_topup hot_master
+
+# pg_regress writes results/regress/NAME.out but makes only results/
+REGRESS_PREP = results/regress
 
 SHLIB_LINK += -lcrypto
 PG_CPPFLAGS += -I$(srcdir)/src
 
-EXTRA_CLEAN = topup--0.1.0.sql
+EXTRA_CLEAN = $(DATA_built)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-topup--0.1.0.sql: $(sort $(wildcard sql/0.1.0/*.sql))
+$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
 	cat $^ > $@
+
+results/regress:
+	mkdir -p $@

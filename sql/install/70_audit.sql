@@ -16,6 +16,19 @@ AS $$
         ON l.client_id = a.client_id AND l.account_id = a.account_id
      WHERE a.balance <> COALESCE(l.total, 0)
     UNION ALL
+    -- each master balance and fee account equals the sum of its entries
+    SELECT 'balance_mismatch',
+           pg_catalog.format('%s balance of client %s in %s is %s but its ledger sums to %s',
+                             COALESCE(s.book, l.book), COALESCE(s.client_id, l.client_id),
+                             COALESCE(s.currency, l.currency), COALESCE(s.total, 0), COALESCE(l.total, 0))
+      FROM (SELECT client_id, currency, book, pg_catalog.sum(balance) AS total
+              FROM topup.balance_slots GROUP BY client_id, currency, book) s
+      FULL JOIN (SELECT client_id, currency, book, pg_catalog.sum(amount) AS total
+                   FROM topup.ledger WHERE book IN ('master', 'fee')
+                  GROUP BY client_id, currency, book) l
+        ON l.client_id = s.client_id AND l.currency = s.currency AND l.book = s.book
+     WHERE COALESCE(s.total, 0) <> COALESCE(l.total, 0)
+    UNION ALL
     -- ledger entries of accounts that do not exist
     SELECT 'orphan_entry',
            pg_catalog.format('ledger entry %s names account %s of client %s, which does not exist',
@@ -25,12 +38,21 @@ AS $$
        AND NOT EXISTS (SELECT 1 FROM topup.accounts a
                         WHERE a.client_id = l.client_id AND a.account_id = l.account_id)
     UNION ALL
-    -- each order's entries sum to zero per currency
+    -- each order's (and funding's) entries sum to zero per currency
     SELECT 'unbalanced_order',
            pg_catalog.format('entries of order %s sum to %s %s instead of zero',
                              order_id, pg_catalog.sum(amount), currency)
       FROM topup.ledger
+     WHERE order_id IS NOT NULL
      GROUP BY order_id, currency
+    HAVING pg_catalog.sum(amount) <> 0
+    UNION ALL
+    SELECT 'unbalanced_funding',
+           pg_catalog.format('entries of funding %s sum to %s %s instead of zero',
+                             funding_id, pg_catalog.sum(amount), currency)
+      FROM topup.ledger
+     WHERE funding_id IS NOT NULL
+     GROUP BY funding_id, currency
     HAVING pg_catalog.sum(amount) <> 0
     UNION ALL
     -- no balance is negative
@@ -38,6 +60,12 @@ AS $$
            pg_catalog.format('account %s of client %s has negative balance %s',
                              account_id, client_id, balance)
       FROM topup.accounts
+     WHERE balance < 0
+    UNION ALL
+    SELECT 'negative_balance',
+           pg_catalog.format('%s slot %s of client %s in %s has negative balance %s',
+                             book, slot, client_id, currency, balance)
+      FROM topup.balance_slots
      WHERE balance < 0
     UNION ALL
     -- each completed order has its entries, each failed order none
@@ -57,7 +85,15 @@ AS $$
            pg_catalog.format('ledger entry %s belongs to order %s, which does not exist',
                              l.entry_id, l.order_id)
       FROM topup.ledger l
-     WHERE NOT EXISTS (SELECT 1 FROM topup.orders o WHERE o.order_id = l.order_id)
+     WHERE l.order_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM topup.orders o WHERE o.order_id = l.order_id)
+    UNION ALL
+    SELECT 'entries_without_funding',
+           pg_catalog.format('ledger entry %s belongs to funding %s, which does not exist',
+                             l.entry_id, l.funding_id)
+      FROM topup.ledger l
+     WHERE l.funding_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM topup.fundings f WHERE f.funding_id = l.funding_id)
     UNION ALL
     -- a completed redeem credits exactly its amount to its account
     SELECT 'redeem_credit_mismatch',
@@ -70,6 +106,28 @@ AS $$
         ON c.order_id = o.order_id AND c.account_id = o.account_id
      WHERE o.order_type = 'voucher_redeem' AND o.status = 'completed'
        AND COALESCE(c.total, 0) <> o.amount
+    UNION ALL
+    -- a completed top-up credits its amount to the card, charges amount + fee
+    -- to the master balance and credits the fee; before - after = amount + fee
+    SELECT 'topup_entries_mismatch',
+           pg_catalog.format('completed top-up %s of %s + fee %s %s: card %s, master %s, fee %s, balance %s -> %s',
+                             o.order_id, o.amount, o.fee, o.currency, COALESCE(e.card, 0),
+                             COALESCE(e.master, 0), COALESCE(e.fee, 0),
+                             o.master_balance_before, o.master_balance_after)
+      FROM topup.orders o
+      LEFT JOIN (SELECT order_id,
+                        pg_catalog.sum(amount) FILTER (WHERE book = 'account') AS card,
+                        pg_catalog.sum(amount) FILTER (WHERE book = 'master') AS master,
+                        pg_catalog.sum(amount) FILTER (WHERE book = 'fee') AS fee
+                   FROM topup.ledger WHERE order_id IS NOT NULL
+                  GROUP BY order_id) e
+        ON e.order_id = o.order_id
+     WHERE o.order_type = 'card_topup' AND o.status = 'completed'
+       AND (COALESCE(e.card, 0) <> o.amount
+            OR COALESCE(e.master, 0) <> - (o.amount + o.fee)
+            OR COALESCE(e.fee, 0) <> o.fee
+            OR o.master_balance_before - o.master_balance_after <> o.amount + o.fee
+            OR o.master_balance_after < 0)
     UNION ALL
     -- each activated voucher has a completed redeem order for its amount
     SELECT 'voucher_without_order',

@@ -51,7 +51,8 @@ SELECT l.client_id, l.account_id, l.created_at,
        l.amount, l.currency, l.balance_after,
        CASE o.order_type
            WHEN 'voucher_redeem' THEN 'voucher ' OPERATOR(pg_catalog.||) o.serial::text
-           ELSE 'order ' OPERATOR(pg_catalog.||) o.reference
+           ELSE pg_catalog.concat_ws(' ', 'top-up', o.reference,
+                                     'via ' OPERATOR(pg_catalog.||) o.channel)
        END AS comment,
        l.order_id
   FROM topup.ledger l
@@ -67,12 +68,16 @@ SELECT o.order_id, o.order_type, o.status, o.topup_status, o.client_id, o.accoun
   FROM topup.orders o;
 COMMENT ON VIEW topup.order_list IS 'admin table of orders (the order_result columns but replayed)';
 
--- generate_vouchers returns a row of series_list, so it follows the view.
-CREATE FUNCTION topup.generate_vouchers(series text, quantity integer, amount numeric,
-        currency text DEFAULT 'USD', pin_length integer DEFAULT 12,
-        expires_at timestamptz DEFAULT NULL, reseller text DEFAULT NULL,
-        client_id text DEFAULT 'default')
-    RETURNS topup.series_list
-    AS 'MODULE_PATHNAME', 'topup_generate_vouchers' LANGUAGE C VOLATILE
-    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION topup.generate_vouchers(text, integer, numeric, text, integer, timestamptz, text, text) IS 'generate a batch of vouchers with random PINs, continuing a series; returns the series'' row of series_list';
+CREATE VIEW topup.master_balances AS
+SELECT client_id, currency, pg_catalog.sum(balance) AS balance
+  FROM topup.balance_slots
+ WHERE book OPERATOR(pg_catalog.=) 'master'
+ GROUP BY client_id, currency;
+COMMENT ON VIEW topup.master_balances IS 'master balance of each client and currency';
+
+CREATE VIEW topup.fee_balances AS
+SELECT client_id, currency, pg_catalog.sum(balance) AS balance
+  FROM topup.balance_slots
+ WHERE book OPERATOR(pg_catalog.=) 'fee'
+ GROUP BY client_id, currency;
+COMMENT ON VIEW topup.fee_balances IS 'fee account balance of each client and currency';

@@ -196,17 +196,24 @@ SELECT * FROM topup.verify_ledger();
 -- reads the vouchers table; after the update, every live voucher with an
 -- expiry date is in the queue and the sweep works from there.
 --
+-- Independent of the machine's speed: UE1 is due before the 0.2.0 sweep
+-- (it waits for that), UE2 is generated and one of it blocked in one
+-- transaction (now() is its start, so its due date is still ahead for the
+-- trigger) and no sweep runs before the update queues it.
 SELECT series, quantity FROM topup.generate_vouchers('UE1', 2, 5, 'USD', expires_at => now() + interval '1 second',
-                                                    client_id => 't_upgrade');
-SELECT series, quantity FROM topup.generate_vouchers('UE2', 3, 5, 'USD', expires_at => now() + interval '2 seconds',
                                                     client_id => 't_upgrade');
 SELECT series, quantity FROM topup.generate_vouchers('UE3', 2, 5, 'USD', expires_at => now() + interval '30 days',
                                                     client_id => 't_upgrade');
+SELECT to_regclass('topup.voucher_expiry') IS NULL AS no_queue_yet;
+SELECT pg_sleep(GREATEST(0, EXTRACT(epoch FROM max(expires_at) - clock_timestamp())) + 0.05)
+  FROM topup.vouchers WHERE client_id = 't_upgrade' AND series = 'UE1';
+SELECT topup.expire_vouchers() AS swept_under_020;
+BEGIN;
+SELECT series, quantity FROM topup.generate_vouchers('UE2', 3, 5, 'USD', expires_at => now() + interval '1 second',
+                                                    client_id => 't_upgrade');
 UPDATE topup.vouchers SET status = 'blocked'
  WHERE client_id = 't_upgrade' AND serial OPERATOR(topup.=) topup.make_serial('UE2', 1);
-SELECT to_regclass('topup.voucher_expiry') IS NULL AS no_queue_yet;
-SELECT pg_sleep(1.1);
-SELECT topup.expire_vouchers() >= 2 AS swept_under_020;
+COMMIT;
 SELECT series, status, count(*) FROM topup.vouchers
  WHERE client_id = 't_upgrade' AND series LIKE 'UE%' GROUP BY series, status ORDER BY series, status;
 
@@ -229,8 +236,9 @@ SELECT count(*) AS live_with_expiry_not_queued FROM topup.vouchers v
 \set VERBOSITY terse
 DELETE FROM topup.voucher_expiry;
 \set VERBOSITY default
-SELECT pg_sleep(1.0);
-SELECT topup.expire_vouchers() >= 3 AS swept_under_030;
+SELECT pg_sleep(GREATEST(0, EXTRACT(epoch FROM max(expires_at) - clock_timestamp())) + 0.05)
+  FROM topup.vouchers WHERE client_id = 't_upgrade' AND series = 'UE2';
+SELECT topup.expire_vouchers() AS swept_under_030;
 SELECT series, status, count(*) FROM topup.vouchers
  WHERE client_id = 't_upgrade' AND series LIKE 'UE%' GROUP BY series, status ORDER BY series, status;
 SELECT count(*) AS queued FROM topup.voucher_expiry WHERE client_id = 't_upgrade';
@@ -253,11 +261,113 @@ SELECT count(*) AS public_relations FROM pg_class c
 SELECT source, target, path FROM pg_extension_update_paths('topup') WHERE path IS NOT NULL ORDER BY source, target;
 
 --
--- Back to a clean default install for the tests that follow.
+-- Upgrade 0.3.0 -> 0.3.1 (the default version).  A database upgraded from
+-- 0.1.0 must end with exactly the catalog that a fresh install of the
+-- default version makes (sql/install/ and sql/upgrade/ describe one schema):
+-- every member object, column, constraint, index, trigger, function body,
+-- view, enum label, comment, privilege, option and dumped table, and the
+-- seeded reference rows.
 --
+ALTER EXTENSION topup UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'topup';
+
+CREATE FUNCTION pg_temp.topup_catalog() RETURNS TABLE (kind text, name text, def text)
+LANGUAGE sql AS $$
+    -- every object the extension owns
+    SELECT 'member', pg_describe_object(classid, objid, objsubid), NULL
+      FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+       AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'topup')
+    UNION ALL
+    -- relations: kind, options, privileges, comment
+    SELECT 'relation', c.relname,
+           concat_ws(' | ', c.relkind, c.reloptions::text, c.relacl::text, c.relpersistence,
+                     c.relrowsecurity, obj_description(c.oid, 'pg_class'))
+      FROM pg_class c WHERE c.relnamespace = 'topup'::regnamespace
+    UNION ALL
+    -- columns in their order (dropped ones left out), type, null, default, comment
+    SELECT 'column', c.relname || '.' || a.attname,
+           concat_ws(' | ', row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum),
+                     format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity, a.attgenerated,
+                     pg_get_expr(d.adbin, d.adrelid), a.attacl::text, col_description(c.oid, a.attnum))
+      FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+     WHERE c.relnamespace = 'topup'::regnamespace
+    UNION ALL
+    SELECT 'constraint', conrelid::regclass::text || '.' || conname,
+           concat_ws(' | ', pg_get_constraintdef(oid), condeferrable, convalidated)
+      FROM pg_constraint WHERE connamespace = 'topup'::regnamespace
+    UNION ALL
+    SELECT 'index', indexrelid::regclass::text, pg_get_indexdef(indexrelid)
+      FROM pg_index WHERE indrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'topup'::regnamespace)
+    UNION ALL
+    SELECT 'trigger', tgrelid::regclass::text || '.' || tgname, concat_ws(' | ', pg_get_triggerdef(oid), tgenabled)
+      FROM pg_trigger WHERE NOT tgisinternal
+       AND tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'topup'::regnamespace)
+    UNION ALL
+    SELECT 'policy', polrelid::regclass::text || '.' || polname,
+           concat_ws(' | ', polcmd, polpermissive, polroles::text, pg_get_expr(polqual, polrelid),
+                     pg_get_expr(polwithcheck, polrelid))
+      FROM pg_policy WHERE polrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'topup'::regnamespace)
+    UNION ALL
+    SELECT 'routine', p.oid::regprocedure::text,
+           concat_ws(' | ', pg_get_functiondef(p.oid), p.proacl::text, obj_description(p.oid, 'pg_proc'))
+      FROM pg_proc p WHERE p.pronamespace = 'topup'::regnamespace AND p.prokind <> 'a'
+    UNION ALL
+    SELECT 'view', c.relname, pg_get_viewdef(c.oid)
+      FROM pg_class c WHERE c.relnamespace = 'topup'::regnamespace AND c.relkind = 'v'
+    UNION ALL
+    SELECT 'type', t.typname,
+           concat_ws(' | ', t.typtype, t.typlen, t.typalign, t.typstorage, t.typacl::text,
+                     obj_description(t.oid, 'pg_type'),
+                     (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e
+                       WHERE e.enumtypid = t.oid))
+      FROM pg_type t WHERE t.typnamespace = 'topup'::regnamespace
+    UNION ALL
+    SELECT 'operator', o.oid::regoperator::text,
+           concat_ws(' | ', o.oprcode::text, o.oprcom::regoperator::text, o.oprnegate::regoperator::text,
+                     o.oprrest::text, o.oprjoin::text, o.oprcanhash, o.oprcanmerge,
+                     obj_description(o.oid, 'pg_operator'))
+      FROM pg_operator o WHERE o.oprnamespace = 'topup'::regnamespace
+    UNION ALL
+    SELECT 'opfamily member', pg_describe_object('pg_amop'::regclass, ao.oid, 0), NULL
+      FROM pg_amop ao JOIN pg_opfamily f ON f.oid = ao.amopfamily WHERE f.opfnamespace = 'topup'::regnamespace
+    UNION ALL
+    SELECT 'opfamily member', pg_describe_object('pg_amproc'::regclass, ap.oid, 0), NULL
+      FROM pg_amproc ap JOIN pg_opfamily f ON f.oid = ap.amprocfamily WHERE f.opfnamespace = 'topup'::regnamespace
+    UNION ALL
+    SELECT 'opclass', pg_describe_object('pg_opclass'::regclass, oc.oid, 0),
+           concat_ws(' | ', oc.opcdefault, obj_description(oc.oid, 'pg_opclass'))
+      FROM pg_opclass oc WHERE oc.opcnamespace = 'topup'::regnamespace
+    UNION ALL
+    SELECT 'dumped table', c.relname, x.cond
+      FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS x(rel, cond)
+      JOIN pg_class c ON c.oid = x.rel WHERE e.extname = 'topup'
+    UNION ALL
+    SELECT 'extension', extname, concat_ws(' | ', extversion, extrelocatable, extnamespace::regnamespace)
+      FROM pg_extension WHERE extname = 'topup'
+    UNION ALL
+    SELECT 'currency', code, concat_ws(' | ', minor_units, name) FROM topup.currencies WHERE seeded
+    UNION ALL
+    SELECT 'error code', slug, concat_ws(' | ', sqlstate, description) FROM topup.error_codes
+    UNION ALL
+    SELECT 'client', client_id, name FROM topup.clients WHERE client_id = 'default'
+$$;
+CREATE TEMP TABLE catalog_upgraded AS SELECT * FROM pg_temp.topup_catalog();
+
 SET client_min_messages = warning;
 DROP EXTENSION topup CASCADE;
 CREATE EXTENSION topup CASCADE;
 RESET client_min_messages;
 SELECT extversion FROM pg_extension WHERE extname = 'topup';
+CREATE TEMP TABLE catalog_fresh AS SELECT * FROM pg_temp.topup_catalog();
+
+-- the description covers every kind of object (so an empty difference means something)
+SELECT kind, count(*) > 0 AS described FROM catalog_fresh GROUP BY kind ORDER BY kind;
+-- the difference: none
+(SELECT 'only upgraded' AS side, * FROM catalog_upgraded EXCEPT SELECT 'only upgraded', * FROM catalog_fresh)
+UNION ALL
+(SELECT 'only fresh', * FROM catalog_fresh EXCEPT SELECT 'only fresh', * FROM catalog_upgraded)
+ORDER BY 1, 2, 3;
+
+-- the fresh install stays for the tests that follow
 SELECT count(*) AS clients FROM topup.clients;
