@@ -18,7 +18,10 @@ OBJS = \
 	src/customer_info.o \
 	src/master.o \
 	src/cards.o \
-	src/plans.o src/direct.o src/columns.o
+	src/plans.o \
+	src/columns.o \
+	src/schema.o \
+	src/rowops.o
 
 # sql/install/  the install script of the current version, in parts
 #               (one file per kind of object), concatenated in name order

@@ -7,7 +7,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "topup.h"
+#include "postgres.h"
 
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -16,6 +16,10 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/tuplestore.h"
+
+#include "guard.h"
+#include "schema.h"
+#include "topup.h"
 
 PG_FUNCTION_INFO_V1(topup_create_client);
 PG_FUNCTION_INFO_V1(topup_create_reseller);

@@ -17,7 +17,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "topup.h"
+#include "postgres.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -27,6 +27,13 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/resowner.h"
+
+#include "crypto.h"
+#include "guard.h"
+#include "master.h"
+#include "orders.h"
+#include "schema.h"
+#include "topup.h"
 
 typedef struct TopupRequest
 {

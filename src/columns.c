@@ -13,9 +13,11 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "topup.h"
+#include "postgres.h"
 
 #include "utils/rel.h"
+
+#include "schema.h"
 
 #define COLUMN_CACHE_SIZE 128
 

@@ -18,7 +18,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "topup.h"
+#include "postgres.h"
 
 #include <openssl/evp.h>
 
@@ -27,6 +27,9 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+
+#include "crypto.h"
+#include "schema.h"
 
 static void LoadKeys(void);
 static void SecretInvalidate(Datum arg, Oid relid);

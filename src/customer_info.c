@@ -22,6 +22,9 @@
 #include "mb/pg_wchar.h"
 #include "utils/jsonb.h"
 
+#include "postgres.h"
+
+#include "orders.h"
 #include "topup.h"
 
 /* Longest free-text value, in characters. */

@@ -4,60 +4,64 @@
  *	  Voucher expiry: expire_vouchers (one batch), the run_expiry procedure
  *	  (batches, committing in between) and schedule_expiry (its pg_cron job).
  *
- *	  A batch skips due vouchers another transaction is writing: a voucher a
- *	  redeem holds is left for the next run (the redeem itself judges
- *	  expiry by expires_at), and two sweeps running at once take disjoint
- *	  rows instead of queueing.  The batch runs without a plan
- *	  (TopupExpireDirect in direct.c) when the vouchers table is as the
- *	  extension made it, and as the SQL below (FOR UPDATE SKIP LOCKED)
- *	  otherwise.
+ *	  A batch walks the expiry queue (topup.voucher_expiry) in expires_at
+ *	  order; for each due entry it reads the voucher by its primary key and,
+ *	  if it is still due (vouchers.h), sets its status, which is a HOT update
+ *	  (status is in no index and vouchers keep room on their pages), then
+ *	  drops the entry.  An entry whose voucher is gone, redeemed or no longer
+ *	  due is dropped too (a new due date has an entry of its own).  This runs
+ *	  without a query plan (rowops.c) while the two tables are as the
+ *	  extension made them, and as SQL otherwise.
+ *
+ *	  A batch skips vouchers another transaction is writing, as SKIP LOCKED
+ *	  would: a voucher a redeem holds is left for the next run (the redeem
+ *	  itself judges expiry by expires_at), and two sweeps running at once
+ *	  take disjoint rows instead of queueing.
+ *
+ *	  SQL versions bind to their own entry points (as pg_stat_statements
+ *	  does): topup_expire_vouchers_0_3_1 from 0.3.1 on, where the queue is
+ *	  part of the schema; topup_expire_vouchers for the scripts of 0.1.0 to
+ *	  0.3.0, where it may or may not exist (it came with 0.3.0), so that
+ *	  entry point alone looks.
  *
  *-------------------------------------------------------------------------
  */
-#include "topup.h"
+#include "postgres.h"
 
-#include "catalog/namespace.h"
+#include "access/genam.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "guard.h"
+#include "rowops.h"
+#include "schema.h"
+#include "topup.h"
+#include "vouchers.h"
+
+static int64 ExpireVouchers(int32 max_rows, Oid queue);
+static int64 ExpirePlanFree(int32 max_rows, Oid queue);
+static int64 ExpireSQL(int32 max_rows, Oid queue);
+
 PG_FUNCTION_INFO_V1(topup_expire_vouchers);
+PG_FUNCTION_INFO_V1(topup_expire_vouchers_0_3_1);
 PG_FUNCTION_INFO_V1(topup_run_expiry);
 PG_FUNCTION_INFO_V1(topup_schedule_expiry);
 
 /*
- * OID of the expiry queue; positive answers are remembered per extension
- * epoch, a missing queue (a database not yet updated to 0.3.0) is looked up
- * again next time, so ALTER EXTENSION UPDATE takes effect at once.
- */
-Oid
-TopupExpiryQueueOid(void)
-{
-	static Oid	queue = InvalidOid;
-	static uint64 queue_epoch = 0;
-	uint64		epoch = TopupCacheEpoch();
-	Oid			nsp;
-
-	if (OidIsValid(queue) && queue_epoch == epoch)
-		return queue;
-	nsp = get_namespace_oid("topup", true);
-	queue = OidIsValid(nsp) ? get_relname_relid("voucher_expiry", nsp) : InvalidOid;
-	queue_epoch = epoch;
-	return queue;
-}
-
-/*
- * One batch through SQL, for a vouchers table the plan-free batch does not
- * write (an administrator's trigger on it): claim due queue rows, expire
- * those vouchers that are live and due, drop the claimed rows.  $1 limits
- * the queue rows; the caller repeats while it claims that many.  Rows a
- * voucher update waits for are rechecked, as UPDATE does.
+ * One batch through SQL, for tables the plan-free batch does not write (an
+ * administrator's trigger on them): claim due queue rows, expire those
+ * vouchers that are still due, drop the claimed rows.  $1 limits the queue
+ * rows; the caller repeats while it claims that many.  Rows a voucher
+ * update waits for are rechecked, as UPDATE does.
  */
 #define EXPIRE_QUEUE_SQL \
 	"WITH q AS (" \
@@ -67,7 +71,7 @@ TopupExpiryQueueOid(void)
 	"v AS (" \
 	"  UPDATE topup.vouchers v SET status = 'expired' FROM q " \
 	"   WHERE v.client_id = q.client_id AND v.serial OPERATOR(topup.=) q.serial " \
-	"     AND v.status IN ('new', 'blocked') AND v.expires_at <= pg_catalog.now() " \
+	"     AND " TOPUP_VOUCHER_DUE_SQL("v") \
 	"  RETURNING 1), " \
 	"d AS (" \
 	"  DELETE FROM topup.voucher_expiry e USING q WHERE e.ctid = q.qctid RETURNING 1) " \
@@ -75,63 +79,85 @@ TopupExpiryQueueOid(void)
 
 /* Before 0.3.0 (no queue): straight from the vouchers table. */
 #define EXPIRE_SQL \
-	"UPDATE topup.vouchers SET status = 'expired' " \
+	"UPDATE topup.vouchers v SET status = 'expired' " \
 	" WHERE ctid = ANY (ARRAY(" \
-	"         SELECT ctid FROM topup.vouchers " \
-	"          WHERE status IN ('new', 'blocked') AND expires_at IS NOT NULL " \
-	"            AND expires_at <= pg_catalog.now() " \
+	"         SELECT ctid FROM topup.vouchers v " \
+	"          WHERE " TOPUP_VOUCHER_DUE_SQL("v") \
 	"          ORDER BY expires_at LIMIT $1 " \
 	"            FOR UPDATE SKIP LOCKED)) " \
-	"   AND status IN ('new', 'blocked')"
+	"   AND " TOPUP_VOUCHER_LIVE_SQL("v")
 
-/* topup.expire_vouchers(max_rows integer) -> bigint */
+/* topup.expire_vouchers(max_rows integer) -> bigint, 0.3.1 on */
+Datum
+topup_expire_vouchers_0_3_1(PG_FUNCTION_ARGS)
+{
+	Oid			queue = TopupGetSchema()->expiry_queue;
+
+	if (!OidIsValid(queue))
+		elog(ERROR, "topup: relation topup.voucher_expiry is missing");
+	PG_RETURN_INT64(ExpireVouchers(PG_GETARG_INT32(0), queue));
+}
+
+/* The same for the SQL of 0.1.0 to 0.3.0, with or without the queue. */
 Datum
 topup_expire_vouchers(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr plan = NULL;
-	int32		max_rows = PG_GETARG_INT32(0);
-	int64		count = 0;
-	int			saved;
+	PG_RETURN_INT64(ExpireVouchers(PG_GETARG_INT32(0), TopupGetSchema()->expiry_queue));
+}
+
+static int64
+ExpireVouchers(int32 max_rows, Oid queue)
+{
+	int64		count;
 
 	if (max_rows < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_rows must be at least 1")));
+	count = ExpirePlanFree(max_rows, queue);
+	if (count < 0)
+		count = ExpireSQL(max_rows, queue);
+	return count;
+}
 
-	/* without a plan when the tables are as the extension made them (direct.c) */
-	count = TopupExpireDirect(max_rows);
-	if (count >= 0)
-		PG_RETURN_INT64(count);
-	count = 0;
+static int64
+ExpireSQL(int32 max_rows, Oid queue)
+{
+	int64		count = 0;
+	int			saved = TopupEnterInternal();
 
-	saved = TopupEnterInternal();
 	PG_TRY();
 	{
-		Datum		arg = Int32GetDatum(max_rows);
 		int			rc;
 
 		SPI_connect();
-		if (OidIsValid(TopupExpiryQueueOid()))
+		if (OidIsValid(queue))
 		{
 			static SPIPlanPtr qplan = NULL;
+			int32		asked;
 			int64		claimed;
 
 			/* until max_rows are expired or the due part of the queue is used up */
 			do
 			{
+				Datum		arg;
 				bool		isnull;
 
-				arg = Int32GetDatum(max_rows - (int32) count);
+				asked = max_rows - (int32) count;
+				arg = Int32GetDatum(asked);
 				rc = SPI_execute_plan(TopupPreparePlan(&qplan, EXPIRE_QUEUE_SQL, 1, (Oid[]) {INT4OID}),
 									  &arg, NULL, false, 0);
 				TopupSPICheck(rc, SPI_OK_SELECT, "expiring vouchers");
 				count += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 				claimed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 				CHECK_FOR_INTERRUPTS();
-			} while (count < max_rows && claimed == DatumGetInt32(arg));
+			} while (count < max_rows && claimed == asked);
 		}
 		else
 		{
+			static SPIPlanPtr plan = NULL;
+			Datum		arg = Int32GetDatum(max_rows);
+
 			rc = SPI_execute_plan(TopupPreparePlan(&plan, EXPIRE_SQL, 1, (Oid[]) {INT4OID}),
 								  &arg, NULL, false, 0);
 			TopupSPICheck(rc, SPI_OK_UPDATE, "expiring vouchers");
@@ -144,9 +170,123 @@ topup_expire_vouchers(PG_FUNCTION_ARGS)
 		TopupLeaveInternal(saved);
 	}
 	PG_END_TRY();
-
-	PG_RETURN_INT64(count);
+	return count;
 }
+
+#ifdef TOPUP_ROW_WRITES
+
+static const char *const vouchers_triggers[] = {"vouchers_guard", "vouchers_truncate_guard", NULL};
+static const char *const expiry_triggers[] = {"voucher_expiry_guard", "voucher_expiry_truncate_guard", NULL};
+static const char *const no_checks[] = {NULL};
+static const RowTableShape vouchers_shape = {vouchers_triggers, false, no_checks, NULL};
+static const RowTableShape queue_shape = {expiry_triggers, false, no_checks, NULL};
+static const char *const expiry_updated[] = {"status", NULL};
+
+static IndexRef idx_v_pkey = {"vouchers_pkey", InvalidOid};
+static IndexRef idx_q_due = {"voucher_expiry_due_idx", InvalidOid};
+
+/*
+ * Mark up to max_rows due vouchers expired without a plan; see the file
+ * header.  It stops after max_rows vouchers or at the end of the due
+ * entries: fewer than max_rows means nothing due is left but what others
+ * hold.  Returns -1 (nothing read or written) when there is no queue or
+ * the tables are not as the extension made them: the caller runs SQL.
+ */
+static int64
+ExpirePlanFree(int32 max_rows, Oid queue_oid)
+{
+	const TopupSchema *s = TopupGetSchema();
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	RowWriter	w;
+	RowTable	vouchers;
+	RowTable	queue;
+	Relation	index;
+	IndexScanDesc scan;
+	ScanKeyData key;
+	KeyedScan	by_serial;
+	TupleTableSlot *entry;
+	int64		count = -1;
+	int			att_status;
+	int			att_expires;
+	int			q_client;
+	int			q_serial;
+
+	if (!OidIsValid(queue_oid))
+		return -1;
+	memset(&vouchers, 0, sizeof(vouchers));
+	memset(&queue, 0, sizeof(queue));
+	RowWriterBegin(&w);
+	RowTableOpen(&w, &vouchers, s->vouchers);
+	RowTableOpen(&w, &queue, queue_oid);
+	if (!RowTableAsMade(vouchers.rel, &vouchers_shape) || !RowTableAsMade(queue.rel, &queue_shape))
+		goto out;
+	att_status = RowColumn(vouchers.rel, "status");
+	att_expires = RowColumn(vouchers.rel, "expires_at");
+	q_client = RowColumn(queue.rel, "client_id");
+	q_serial = RowColumn(queue.rel, "serial");
+
+	RowWriterSnapshot(&w);
+	count = 0;
+	entry = table_slot_create(queue.rel, NULL);
+	index = index_open(RowIndexOid(queue.rel, &idx_q_due), AccessShareLock);
+	RowIndexKey(&key, index, 1, BTLessEqualStrategyNumber, TimestampTzGetDatum(now));
+	scan = index_beginscan(queue.rel, index, w.snapshot, 1, 0);
+	/* each entry's voucher, by primary key */
+	KeyedScanBegin(&by_serial, &w, &vouchers, &idx_v_pkey, 2);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (count < max_rows && index_getnext_slot(scan, ForwardScanDirection, entry))
+	{
+		bool		drop = true;
+
+		CHECK_FOR_INTERRUPTS();
+		slot_getallattrs(entry);
+		if (KeyedScanFetch(&by_serial, (Datum[]) {entry->tts_values[q_serial], entry->tts_values[q_client]}))
+		{
+			TupleTableSlot *v = vouchers.slot;
+
+			if (VoucherIsDue(TopupVoucherStatusOf(v->tts_values[att_status]), v->tts_isnull[att_expires],
+							 DatumGetTimestampTz(v->tts_values[att_expires]), now))
+			{
+				HeapTuple	newtuple;
+
+				/* the row's scratch memory goes with the per-tuple context */
+				MemoryContextSwitchTo(GetPerTupleMemoryContext(w.estate));
+				newtuple = RowModified(vouchers.rel, v, expiry_updated,
+									   (Datum[]) {ObjectIdGetDatum(s->voucher_status[VS_EXPIRED])});
+				MemoryContextSwitchTo(w.estate->es_query_cxt);
+				/* not waiting: a voucher another transaction writes is left, entry and all */
+				if (RowUpdate(&w, &vouchers, newtuple, expiry_updated, false) == TM_Ok)
+					count++;
+				else
+					drop = false;
+			}
+			ExecClearTuple(v);
+		}
+		if (drop)
+			(void) RowDelete(&w, &queue, &entry->tts_tid, false);
+		ResetPerTupleExprContext(w.estate);
+	}
+	KeyedScanEnd(&by_serial);
+	index_endscan(scan);
+	index_close(index, NoLock);
+	ExecDropSingleTupleTableSlot(entry);
+
+out:
+	RowTableClose(&queue);
+	RowTableClose(&vouchers);
+	RowWriterEnd(&w);
+	return count;
+}
+
+#else							/* !TOPUP_ROW_WRITES */
+
+static int64
+ExpirePlanFree(int32 max_rows, Oid queue_oid)
+{
+	return -1;
+}
+
+#endif							/* TOPUP_ROW_WRITES */
 
 /*
  * Keep run_expiry at topup.expiry_max_rate: after "done" vouchers since

@@ -12,12 +12,14 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "topup.h"
+#include "postgres.h"
 
 #include "nodes/parsenodes.h"
 #include "nodes/plannodes.h"
 #include "tcop/pquery.h"
 #include "utils/portal.h"
+
+#include "guard.h"
 
 static int	internal_depth = 0;
 

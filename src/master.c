@@ -22,13 +22,19 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "topup.h"
+#include "postgres.h"
 
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/numeric.h"
+
+#include "guard.h"
+#include "master.h"
+#include "orders.h"
+#include "schema.h"
+#include "topup.h"
 
 /* Advisory lock class of funding references. */
 #define FUNDING_LOCK_CLASS	0x7475666e	/* "tufn" */

@@ -15,7 +15,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "topup.h"
+#include "postgres.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
@@ -28,30 +28,17 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "crypto.h"
+#include "orders.h"
+#include "schema.h"
+
 /* Advisory lock class of idempotency keys. */
 #define IDEMPOTENCY_LOCK_CLASS	0x74756964	/* "tuid" */
-
-/* OID of topup.voucher_serial (SECURITY DEFINER code runs without topup on its search path). */
-Oid
-TopupSerialTypeOid(void)
-{
-	Oid			typid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
-										CStringGetDatum("voucher_serial"),
-										ObjectIdGetDatum(get_namespace_oid("topup", false)));
-
-	if (!OidIsValid(typid))
-		elog(ERROR, "topup: type topup.voucher_serial is missing");
-	return typid;
-}
 
 int64
 TopupNextOrderId(void)
 {
-	Oid			seq = get_relname_relid("order_id_seq", get_namespace_oid("topup", false));
-
-	if (!OidIsValid(seq))
-		elog(ERROR, "topup: sequence topup.order_id_seq is missing");
-	return nextval_internal(seq, false);
+	return nextval_internal(TopupGetSchema()->order_id_seq, false);
 }
 
 /*

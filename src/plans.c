@@ -7,76 +7,41 @@
  *	  backend and kept (SPI_keepplan).  A kept plan holds the OIDs of the
  *	  extension's types and tables, so if the extension is dropped and
  *	  created again while a pooled connection lives on, the plans must go:
- *	  the cache remembers the OID of the extension they were made for and
- *	  frees every plan when it changes.  (The schema outlives DROP
- *	  EXTENSION, so its OID would not do.)
+ *	  the cache remembers the epoch of the extension they were made for
+ *	  (schema.c) and frees every plan when it moves on.
  *
  *-------------------------------------------------------------------------
  */
-#include "topup.h"
+#include "postgres.h"
 
-#include "commands/extension.h"
 #include "executor/spi.h"
 #include "nodes/parsenodes.h"
-#include "utils/inval.h"
+
+#include "schema.h"
 
 #define MAX_CACHED_PLANS 64
 
 static SPIPlanPtr *plan_slots[MAX_CACHED_PLANS];
 static int	nplan_slots = 0;
-static Oid	plans_extension = InvalidOid;
-static uint64 cache_epoch = 0;
+static uint64 plans_epoch = 0;
 
-/*
- * Whether the extension must be looked up again.  Looking it up is a
- * catalog scan (pg_extension has no syscache), too dear for every call; a
- * DROP EXTENSION drops the extension's tables, which sends a relcache
- * invalidation to every backend, so any relcache invalidation sets this.
- */
-static bool check_extension = true;
-static bool callback_registered = false;
-
+/* Free every cached plan when the extension was created anew. */
 static void
-RelcacheCallback(Datum arg, Oid relid)
+ForgetStalePlans(void)
 {
-	check_extension = true;
-}
+	uint64		epoch = TopupCacheEpoch();
+	int			i;
 
-/*
- * The current epoch; when the extension was re-created since the last
- * look-up, every cached plan is freed and the epoch moves on.
- */
-uint64
-TopupCacheEpoch(void)
-{
-	if (!callback_registered)
+	if (epoch == plans_epoch)
+		return;
+	for (i = 0; i < nplan_slots; i++)
 	{
-		CacheRegisterRelcacheCallback(RelcacheCallback, (Datum) 0);
-		callback_registered = true;
+		if (*plan_slots[i] != NULL)
+			SPI_freeplan(*plan_slots[i]);
+		*plan_slots[i] = NULL;
 	}
-	if (check_extension)
-	{
-		Oid			ext;
-
-		/* cleared first: an invalidation during the look-up sets it again */
-		check_extension = false;
-		ext = get_extension_oid("topup", false);
-		if (ext != plans_extension)
-		{
-			int			i;
-
-			for (i = 0; i < nplan_slots; i++)
-			{
-				if (*plan_slots[i] != NULL)
-					SPI_freeplan(*plan_slots[i]);
-				*plan_slots[i] = NULL;
-			}
-			nplan_slots = 0;
-			plans_extension = ext;
-			cache_epoch++;
-		}
-	}
-	return cache_epoch;
+	nplan_slots = 0;
+	plans_epoch = epoch;
 }
 
 /*
@@ -88,7 +53,7 @@ TopupPreparePlan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
 	SPIPlanPtr	plan;
 
-	(void) TopupCacheEpoch();
+	ForgetStalePlans();
 	if (*slot != NULL)
 		return *slot;
 	if (nplan_slots >= MAX_CACHED_PLANS)

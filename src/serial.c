@@ -21,7 +21,9 @@
 #include "libpq/pqformat.h"
 #include "utils/builtins.h"
 
-#include "topup.h"
+#include "postgres.h"
+
+#include "serial.h"
 
 /* Base of the packed series code: padding plus 36 characters. */
 #define SERIES_BASE		37

@@ -6,9 +6,12 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "topup.h"
+#include "postgres.h"
 
 #include "utils/guc.h"
+
+#include "crypto.h"
+#include "topup.h"
 
 #if PG_VERSION_NUM >= 180000
 PG_MODULE_MAGIC_EXT(.name = "topup", .version = "0.2.0");

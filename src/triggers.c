@@ -13,7 +13,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "topup.h"
+#include "postgres.h"
 
 #include "access/htup_details.h"
 #include "access/xact.h"
@@ -27,42 +27,13 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
-/* Voucher statuses, in the enum's declaration order. */
-typedef enum VoucherStatus
-{
-	VS_NEW,
-	VS_ACTIVATED,
-	VS_EXPIRED,
-	VS_BLOCKED
-} VoucherStatus;
-
-static const char *const voucher_status_names[] = {"new", "activated", "expired", "blocked"};
-
-/* Account statuses, in the enum's declaration order. */
-typedef enum AccountStatus
-{
-	AS_INACTIVE,
-	AS_ACTIVE,
-	AS_BLOCKED,
-	AS_CLOSED
-} AccountStatus;
-
-static const char *const account_status_names[] = {"inactive", "active", "blocked", "closed"};
-
-/* Order statuses, in the enum's declaration order. */
-static const char *const order_status_names[] = {"new", "activating", "processing", "completed", "failed"};
-
-/* Enum label OIDs of one enum type, looked up once per backend and type. */
-typedef struct EnumCache
-{
-	Oid			typid;
-	int			nlabels;
-	Oid			labels[8];
-} EnumCache;
+#include "guard.h"
+#include "schema.h"
+#include "serial.h"
+#include "topup.h"
+#include "vouchers.h"
 
 static TriggerData *TriggerStart(FunctionCallInfo fcinfo, const char *name);
-static int	EnumIndex(EnumCache *cache, const char *const *names, int nnames,
-					  Oid typid, Datum value);
 static Datum GetAttr(TriggerData *trigdata, HeapTuple tuple, const char *name,
 					 bool *isnull, int *attnum);
 static bool ColumnChanged(TriggerData *trigdata, const char *name);
@@ -74,19 +45,17 @@ static HeapTuple ReplaceColumn(TriggerData *trigdata, HeapTuple tuple,
 							   const char *name, Datum value, bool isnull);
 static Datum ReturnRow(TriggerData *trigdata);
 static void CheckVoucherReseller(TriggerData *trigdata, HeapTuple newtuple);
-static void QueueExpiry(Datum expires_at, Datum client_id, Datum serial);
+static void QueueExpiry(Oid queue, Datum expires_at, Datum client_id, Datum serial);
+static Datum VouchersGuard(FunctionCallInfo fcinfo, Oid queue);
 
 PG_FUNCTION_INFO_V1(topup_secret_guard);
 PG_FUNCTION_INFO_V1(topup_vouchers_guard);
+PG_FUNCTION_INFO_V1(topup_vouchers_guard_0_3_1);
 PG_FUNCTION_INFO_V1(topup_accounts_guard);
 PG_FUNCTION_INFO_V1(topup_ledger_guard);
 PG_FUNCTION_INFO_V1(topup_orders_guard);
 PG_FUNCTION_INFO_V1(topup_slots_guard);
 PG_FUNCTION_INFO_V1(topup_expiry_guard);
-
-static EnumCache voucher_status_cache;
-static EnumCache account_status_cache;
-static EnumCache order_status_cache;
 
 /*
  * Common entry checks (contrib/spi moddatetime.c does the same): called as
@@ -106,29 +75,6 @@ TriggerStart(FunctionCallInfo fcinfo, const char *name)
 		!TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
 		elog(ERROR, "%s: must be fired for each row", name);
 	return trigdata;
-}
-
-/* The 0-based position of an enum value among its labels. */
-static int
-EnumIndex(EnumCache *cache, const char *const *names, int nnames, Oid typid, Datum value)
-{
-	Oid			v = DatumGetObjectId(value);
-	int			i;
-
-	if (cache->typid != typid)
-	{
-		for (i = 0; i < nnames; i++)
-			cache->labels[i] = DatumGetObjectId(DirectFunctionCall2(enum_in,
-																	CStringGetDatum(names[i]),
-																	ObjectIdGetDatum(typid)));
-		cache->nlabels = nnames;
-		cache->typid = typid;
-	}
-	for (i = 0; i < cache->nlabels; i++)
-		if (cache->labels[i] == v)
-			return i;
-	elog(ERROR, "topup: unexpected enum value %u", v);
-	return -1;					/* keep compiler quiet */
 }
 
 static Datum
@@ -325,7 +271,27 @@ topup_secret_guard(PG_FUNCTION_ARGS)
  *	blocked voucher makes it expired.
  */
 Datum
+topup_vouchers_guard_0_3_1(PG_FUNCTION_ARGS)
+{
+	Oid			queue = TopupGetSchema()->expiry_queue;
+
+	if (!OidIsValid(queue))
+		elog(ERROR, "topup: relation topup.voucher_expiry is missing");
+	return VouchersGuard(fcinfo, queue);
+}
+
+/*
+ * The same for the SQL of 0.1.0 to 0.3.0: the expiry queue came with 0.3.0,
+ * so due dates are queued only where it exists.
+ */
+Datum
 topup_vouchers_guard(PG_FUNCTION_ARGS)
+{
+	return VouchersGuard(fcinfo, TopupGetSchema()->expiry_queue);
+}
+
+static Datum
+VouchersGuard(FunctionCallInfo fcinfo, Oid queue)
 {
 	static const char *const immutable[] = {
 		"serial", "client_id", "series", "amount", "currency", "created_at",
@@ -335,7 +301,6 @@ topup_vouchers_guard(PG_FUNCTION_ARGS)
 		"activated_at", "activated_by", "order_id", NULL
 	};
 	TriggerData *trigdata = TriggerStart(fcinfo, "topup_vouchers_guard");
-	Oid			status_type;
 	bool		isnull;
 	int			attnum;
 	Datum		d;
@@ -351,8 +316,7 @@ topup_vouchers_guard(PG_FUNCTION_ARGS)
 				 errhint("Delete the vouchers that are not activated with DELETE.")));
 
 	d = GetAttr(trigdata, trigdata->tg_trigtuple, "status", &isnull, &attnum);
-	status_type = TupleDescAttr(RelationGetDescr(trigdata->tg_relation), attnum - 1)->atttypid;
-	oldst = (VoucherStatus) EnumIndex(&voucher_status_cache, voucher_status_names, 4, status_type, d);
+	oldst = TopupVoucherStatusOf(d);
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
@@ -377,13 +341,13 @@ topup_vouchers_guard(PG_FUNCTION_ARGS)
 	/* UPDATE */
 	newtuple = trigdata->tg_newtuple;
 	d = GetAttr(trigdata, newtuple, "status", &isnull, NULL);
-	newst = (VoucherStatus) EnumIndex(&voucher_status_cache, voucher_status_names, 4, status_type, d);
+	newst = TopupVoucherStatusOf(d);
 
 	if (oldst == VS_ACTIVATED && newst != oldst)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("voucher %s cannot change status from activated to %s",
-						VoucherName(trigdata, trigdata->tg_trigtuple), voucher_status_names[newst]),
+						VoucherName(trigdata, trigdata->tg_trigtuple), topup_voucher_status_names[newst]),
 				 errdetail("An activated voucher is final.")));
 	if (oldst == VS_ACTIVATED)
 		ereport(ERROR,
@@ -402,21 +366,20 @@ topup_vouchers_guard(PG_FUNCTION_ARGS)
 		CheckVoucherReseller(trigdata, newtuple);
 
 	/* an expiry date in the past expires a live voucher */
-	if (newst == VS_NEW || newst == VS_BLOCKED)
 	{
 		Datum		exp = GetAttr(trigdata, newtuple, "expires_at", &isnull, NULL);
 
-		if (!isnull && DatumGetTimestampTz(exp) <= GetCurrentTransactionStartTimestamp())
+		if (VoucherIsDue(newst, isnull, DatumGetTimestampTz(exp), GetCurrentTransactionStartTimestamp()))
 		{
 			if (oldst == VS_EXPIRED)
 				ereport(ERROR,
 						(errcode(ERRCODE_CHECK_VIOLATION),
 						 errmsg("voucher %s cannot change status from expired to %s",
-								VoucherName(trigdata, newtuple), voucher_status_names[newst]),
+								VoucherName(trigdata, newtuple), topup_voucher_status_names[newst]),
 						 errdetail("An expired voucher becomes new again only with an expires_at in the future.")));
 			newst = VS_EXPIRED;
 			newtuple = ReplaceColumn(trigdata, newtuple, "status",
-									 ObjectIdGetDatum(voucher_status_cache.labels[VS_EXPIRED]), false);
+									 ObjectIdGetDatum(TopupGetSchema()->voucher_status[VS_EXPIRED]), false);
 		}
 	}
 
@@ -453,7 +416,7 @@ topup_vouchers_guard(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_CHECK_VIOLATION),
 					 errmsg("voucher %s cannot change status from %s to %s",
 							VoucherName(trigdata, newtuple),
-							voucher_status_names[oldst], voucher_status_names[newst]),
+							topup_voucher_status_names[oldst], topup_voucher_status_names[newst]),
 					 newst == VS_ACTIVATED ?
 					 errdetail("Vouchers are activated only by topup.redeem_voucher() and topup.redeem_voucher_by_serial().") :
 					 (newst == VS_NEW && oldst == VS_EXPIRED) ?
@@ -467,7 +430,7 @@ topup_vouchers_guard(PG_FUNCTION_ARGS)
 	 * sweep finds it.  The queue row of an older date stays; the sweep drops
 	 * it when it sees the voucher is not due.
 	 */
-	if (newst == VS_NEW || newst == VS_BLOCKED)
+	if (OidIsValid(queue) && VoucherIsLive(newst))
 	{
 		bool		oldnull;
 		bool		newnull;
@@ -477,26 +440,20 @@ topup_vouchers_guard(PG_FUNCTION_ARGS)
 		if (!newnull &&
 			(oldnull || oldst == VS_EXPIRED ||
 			 DatumGetTimestampTz(oldexp) != DatumGetTimestampTz(newexp)))
-			QueueExpiry(newexp, GetAttr(trigdata, newtuple, "client_id", &isnull, NULL),
+			QueueExpiry(queue, newexp, GetAttr(trigdata, newtuple, "client_id", &isnull, NULL),
 						GetAttr(trigdata, newtuple, "serial", &isnull, NULL));
 	}
 
 	return PointerGetDatum(newtuple);
 }
 
-/*
- * Add a due date to topup.voucher_expiry.  A database still on an older
- * version of the extension (the library is shared) has no queue: its sweep
- * reads the vouchers table itself.
- */
+/* Add a due date to topup.voucher_expiry (the queue's OID is the caller's). */
 static void
-QueueExpiry(Datum expires_at, Datum client_id, Datum serial)
+QueueExpiry(Oid queue, Datum expires_at, Datum client_id, Datum serial)
 {
 	static SPIPlanPtr plan = NULL;
 	int			saved;
 
-	if (!OidIsValid(TopupExpiryQueueOid()))
-		return;
 	saved = TopupEnterInternal();
 	PG_TRY();
 	{
@@ -534,7 +491,6 @@ topup_accounts_guard(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int			attnum;
 	Datum		d;
-	Oid			status_type;
 	AccountStatus oldst;
 	AccountStatus newst;
 	HeapTuple	newtuple;
@@ -584,11 +540,10 @@ topup_accounts_guard(PG_FUNCTION_ARGS)
 	}
 
 	d = GetAttr(trigdata, trigdata->tg_trigtuple, "status", &isnull, &attnum);
-	status_type = TupleDescAttr(RelationGetDescr(trigdata->tg_relation), attnum - 1)->atttypid;
-	oldst = (AccountStatus) EnumIndex(&account_status_cache, account_status_names, 4, status_type, d);
+	oldst = TopupAccountStatusOf(d);
 	newtuple = trigdata->tg_newtuple;
 	d = GetAttr(trigdata, newtuple, "status", &isnull, NULL);
-	newst = (AccountStatus) EnumIndex(&account_status_cache, account_status_names, 4, status_type, d);
+	newst = TopupAccountStatusOf(d);
 
 	if (oldst == AS_CLOSED && newst == AS_CLOSED && ColumnChanged(trigdata, "customer_info"))
 		ereport(ERROR,
@@ -599,7 +554,7 @@ topup_accounts_guard(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("account %s cannot change status from closed to %s",
-						name, account_status_names[newst]),
+						name, topup_account_status_names[newst]),
 				 errdetail("A closed account is final.")));
 
 	if (oldst != newst)
@@ -624,7 +579,7 @@ topup_accounts_guard(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_CHECK_VIOLATION),
 					 errmsg("account %s cannot change status from %s to %s",
-							name, account_status_names[oldst], account_status_names[newst]),
+							name, topup_account_status_names[oldst], topup_account_status_names[newst]),
 					 errdetail("Allowed changes: active to blocked, blocked to active, inactive to active, any to closed.")));
 
 		/* the first activation is recorded */
@@ -684,9 +639,8 @@ topup_orders_guard(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int			attnum;
 	Datum		d;
-	Oid			status_type;
-	int			oldst;
-	int			newst;
+	OrderStatus oldst;
+	OrderStatus newst;
 	int64		order_id;
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
@@ -718,23 +672,21 @@ topup_orders_guard(PG_FUNCTION_ARGS)
 
 	/* UPDATE */
 	d = GetAttr(trigdata, trigdata->tg_trigtuple, "status", &isnull, &attnum);
-	status_type = TupleDescAttr(RelationGetDescr(trigdata->tg_relation), attnum - 1)->atttypid;
-	oldst = EnumIndex(&order_status_cache, order_status_names, 5, status_type, d);
+	oldst = TopupOrderStatusOf(d);
 	d = GetAttr(trigdata, trigdata->tg_newtuple, "status", &isnull, NULL);
-	newst = EnumIndex(&order_status_cache, order_status_names, 5, status_type, d);
+	newst = TopupOrderStatusOf(d);
 
-	/* completed (3) and failed (4) are terminal */
-	if (oldst >= 3)
+	if (OrderStatusIsFinal(oldst))
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("order %lld is %s and cannot be changed",
-						(long long) order_id, order_status_names[oldst]),
+						(long long) order_id, topup_order_status_names[oldst]),
 				 errdetail("Completed and failed orders are final.")));
 	if (newst < oldst)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("order %lld cannot change status from %s to %s",
-						(long long) order_id, order_status_names[oldst], order_status_names[newst]),
+						(long long) order_id, topup_order_status_names[oldst], topup_order_status_names[newst]),
 				 errdetail("Order status moves forward only: new, activating, processing, then completed or failed.")));
 
 	if (!internal)

@@ -14,7 +14,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "topup.h"
+#include "postgres.h"
 
 #include <math.h>
 
@@ -29,6 +29,13 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
+
+#include "crypto.h"
+#include "guard.h"
+#include "schema.h"
+#include "serial.h"
+#include "topup.h"
+#include "vouchers.h"
 
 /* Chunk size of the generation INSERT; halved on a PIN collision. */
 #define GENERATE_CHUNK		16384
@@ -45,13 +52,15 @@ typedef struct BatchState
 	int			pin_length;
 } BatchState;
 
-static Datum GenerateVouchers(FunctionCallInfo fcinfo);
+static Datum GenerateVouchers(FunctionCallInfo fcinfo, Oid queue);
+static Datum GenerateEntry(FunctionCallInfo fcinfo, Oid queue);
 static char *NormalizeSeries(const char *series, int64 *code);
 static void CheckPinDensity(int pin_length, int64 quantity);
 static bool TryInsertChunk(SPIPlanPtr plan, Datum *values, const char *nulls);
 static void InsertVouchers(Datum *values, const char *nulls, int64 first, int64 quantity);
 
 PG_FUNCTION_INFO_V1(topup_generate_vouchers);
+PG_FUNCTION_INFO_V1(topup_generate_vouchers_0_3_1);
 PG_FUNCTION_INFO_V1(topup_generate_batch);
 PG_FUNCTION_INFO_V1(topup_export_vouchers);
 PG_FUNCTION_INFO_V1(topup_pin_masked);
@@ -108,8 +117,8 @@ CheckPinDensity(int pin_length, int64 quantity)
 				  quantity) <= topup_max_pin_density * pow(10.0, pin_length))
 		return;
 
-	rc = SPI_execute("SELECT pin_length::integer, pg_catalog.count(*) FROM topup.vouchers "
-					 "WHERE status IN ('new', 'blocked') GROUP BY pin_length", true, 0);
+	rc = SPI_execute("SELECT pin_length::integer, pg_catalog.count(*) FROM topup.vouchers v "
+					 "WHERE " TOPUP_VOUCHER_LIVE_SQL("v") " GROUP BY pin_length", true, 0);
 	TopupSPICheck(rc, SPI_OK_SELECT, "counting live vouchers");
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -250,7 +259,7 @@ InsertVouchers(Datum *values, const char *nulls, int64 first, int64 quantity)
 }
 
 static Datum
-GenerateVouchers(FunctionCallInfo fcinfo)
+GenerateVouchers(FunctionCallInfo fcinfo, Oid queue)
 {
 	char	   *series_arg = TopupTextArg(fcinfo, 0);
 	char	   *currency = TopupTextArg(fcinfo, 3);
@@ -395,8 +404,8 @@ GenerateVouchers(FunctionCallInfo fcinfo)
 	values[6] = Int32GetDatum(pin_length);
 	InsertVouchers(values, nulls, last_number + 1, quantity);
 
-	/* their due date goes to the expiry queue (0.3.0 on) */
-	if (!PG_ARGISNULL(5) && OidIsValid(TopupExpiryQueueOid()))
+	/* their due date goes to the expiry queue (where there is one: 0.3.0 on) */
+	if (!PG_ARGISNULL(5) && OidIsValid(queue))
 	{
 		rc = SPI_execute_with_args("INSERT INTO topup.voucher_expiry (expires_at, client_id, serial) "
 								   "SELECT $1, $2, topup.make_serial($3, g) "
@@ -431,16 +440,35 @@ GenerateVouchers(FunctionCallInfo fcinfo)
 /*
  * topup.generate_vouchers(series, quantity, amount, currency, pin_length,
  *						   expires_at, reseller, client_id) -> series_list
+ *
+ * Bound from 0.3.1 on, where the expiry queue is part of the schema.
  */
 Datum
+topup_generate_vouchers_0_3_1(PG_FUNCTION_ARGS)
+{
+	Oid			queue = TopupGetSchema()->expiry_queue;
+
+	if (!OidIsValid(queue))
+		elog(ERROR, "topup: relation topup.voucher_expiry is missing");
+	return GenerateEntry(fcinfo, queue);
+}
+
+/* The same for the SQL of 0.1.0 to 0.3.0, with or without the queue (0.3.0). */
+Datum
 topup_generate_vouchers(PG_FUNCTION_ARGS)
+{
+	return GenerateEntry(fcinfo, TopupGetSchema()->expiry_queue);
+}
+
+static Datum
+GenerateEntry(FunctionCallInfo fcinfo, Oid queue)
 {
 	Datum		result;
 	int			saved = TopupEnterInternal();
 
 	PG_TRY();
 	{
-		result = GenerateVouchers(fcinfo);
+		result = GenerateVouchers(fcinfo, queue);
 		SPI_finish();
 	}
 	PG_FINALLY();
@@ -623,4 +651,31 @@ topup_pin_masked(PG_FUNCTION_ARGS)
 	result = cstring_to_text_with_len(pin, len);
 	explicit_bzero(pin, sizeof(pin));
 	PG_RETURN_TEXT_P(result);
+}
+
+/*
+ * Why a voucher cannot be redeemed now, or NULL when it can (vouchers.h).
+ * Already redeemed first, then expiry (by expires_at, whatever the status
+ * says), then blocked.
+ */
+const char *
+TopupVoucherRefusal(VoucherStatus status, bool expires_null, TimestampTz expires,
+					TimestampTz now, const char **message)
+{
+	if (status == VS_ACTIVATED)
+	{
+		*message = "the voucher has already been redeemed";
+		return "voucher_already_redeemed";
+	}
+	if (status == VS_EXPIRED || (!expires_null && expires <= now))
+	{
+		*message = "the voucher has expired";
+		return "voucher_expired";
+	}
+	if (status == VS_BLOCKED)
+	{
+		*message = "the voucher is blocked";
+		return "voucher_blocked";
+	}
+	return NULL;
 }

@@ -16,7 +16,7 @@ COMMENT ON FUNCTION topup._pin_masked(bytea, bytea) IS 'internal: the PIN with a
 CREATE FUNCTION topup._secret_guard() RETURNS trigger
     AS 'MODULE_PATHNAME', 'topup_secret_guard' LANGUAGE C;
 CREATE FUNCTION topup._vouchers_guard() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'topup_vouchers_guard' LANGUAGE C;
+    AS 'MODULE_PATHNAME', 'topup_vouchers_guard_0_3_1' LANGUAGE C;
 CREATE FUNCTION topup._accounts_guard() RETURNS trigger
     AS 'MODULE_PATHNAME', 'topup_accounts_guard' LANGUAGE C;
 CREATE FUNCTION topup._ledger_guard() RETURNS trigger
