@@ -148,12 +148,17 @@ TopupRequireClient(const char *client_id)
 int
 TopupRequireCurrency(const char *currency)
 {
-	int			minor = TopupCurrencyMinorUnits(currency);
+	int			minor;
 
+	if (currency == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("currency must not be null")));
+	minor = TopupCurrencyMinorUnits(currency);
 	if (minor < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown currency \"%s\"", currency ? currency : "(null)"),
+				 errmsg("unknown currency \"%s\"", currency),
 				 errhint("Currencies are listed in topup.currencies.")));
 	return minor;
 }
@@ -237,10 +242,14 @@ topup_open_account(PG_FUNCTION_ARGS)
 	int			saved;
 
 	RequireIdentifier(account_id, "account_id");
-	if (kind == NULL || (strcmp(kind, "customer") != 0 && strcmp(kind, "card") != 0))
+	if (kind == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid account kind \"%s\"", kind ? kind : "(null)"),
+				 errmsg("kind must not be null")));
+	if (strcmp(kind, "customer") != 0 && strcmp(kind, "card") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid account kind \"%s\"", kind),
 				 errhint("The kind is \"customer\" or \"card\".")));
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,

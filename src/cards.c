@@ -655,11 +655,14 @@ topup_check_order_by_key(PG_FUNCTION_ARGS)
 	Datum		args[3];
 	char	   *order_type = TopupTextArg(fcinfo, 1);
 
-	if (order_type == NULL ||
-		(strcmp(order_type, "card_topup") != 0 && strcmp(order_type, "voucher_redeem") != 0))
+	if (order_type == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid order type \"%s\"", order_type ? order_type : "(null)"),
+				 errmsg("order_type must not be null")));
+	if (strcmp(order_type, "card_topup") != 0 && strcmp(order_type, "voucher_redeem") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid order type \"%s\"", order_type),
 				 errhint("The order type is \"card_topup\" or \"voucher_redeem\".")));
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
 		ereport(ERROR,

@@ -387,7 +387,11 @@ GenerateVouchers(FunctionCallInfo fcinfo, Oid queue)
 	if (last_number + quantity > TOPUP_SERIAL_MAX_NUMBER)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("series %s has no room for %d more vouchers", series, quantity)));
+				 errmsg_plural("series %s has no room for %d more voucher",
+							   "series %s has no room for %d more vouchers",
+							   quantity, series, quantity),
+				 errdetail("Sequence numbers of a series end at %lld.",
+						   (long long) TOPUP_SERIAL_MAX_NUMBER)));
 
 	/* Serialise generations per PIN length so the density check holds. */
 	rc = SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock($1, $2)",

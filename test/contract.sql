@@ -285,7 +285,7 @@ SELECT is(ARRAY(SELECT s FROM unnest(ARRAY[
 -- GUCs and their defaults (defined when the library is loaded)
 -- ---------------------------------------------------------------------------
 
-SELECT ok(topup.make_serial('101', 1) IS NOT NULL, 'the topup library is loaded');
+SELECT is(topup.make_serial('101', 1)::text, '101-00000016', 'the topup library is loaded and computes check digits');
 SELECT is(current_setting('topup.max_batch'), '1000000', 'topup.max_batch defaults to 1000000');
 SELECT is(current_setting('topup.max_pin_density'), '0.001', 'topup.max_pin_density defaults to 0.001');
 SELECT is(current_setting('topup.max_failed_redeems'), '5', 'topup.max_failed_redeems defaults to 5');

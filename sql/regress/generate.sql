@@ -256,3 +256,37 @@ SELECT count(*) AS pins, count(DISTINCT pin) AS distinct_pins,
 -- Free the five-digit PIN space for the tests that follow.
 DELETE FROM topup.vouchers WHERE client_id = 't_gen_collide';
 SELECT count(*) AS live_five_digit FROM topup.vouchers WHERE pin_length = 5 AND status IN ('new', 'blocked');
+
+-- The end of a series: sequence numbers stop at 999999999999.  A
+-- generation that would pass it is refused with nothing written; one that
+-- ends on it goes through.  (The series row is the extension's own table,
+-- set by hand here to reach the end without a trillion vouchers.)
+SELECT topup.create_client('t_gen_end');
+SELECT series, quantity FROM topup.generate_vouchers('END', 1, 1, 'USD', 12, NULL, NULL, 't_gen_end');
+UPDATE topup.series SET last_number = 999999999998 WHERE client_id = 't_gen_end' AND series = 'END';
+SELECT * FROM pg_temp.try($$SELECT topup.generate_vouchers('END', 2, 1, 'USD', 12, NULL, NULL, 't_gen_end')$$);
+SELECT count(*) AS vouchers FROM topup.vouchers WHERE client_id = 't_gen_end';
+SELECT series, quantity, last_serial FROM topup.generate_vouchers('END', 1, 1, 'USD', 12, NULL, NULL, 't_gen_end');
+SELECT * FROM pg_temp.try($$SELECT topup.generate_vouchers('END', 1, 1, 'USD', 12, NULL, NULL, 't_gen_end')$$);
+SELECT serial, topup.serial_number(serial) FROM topup.vouchers WHERE client_id = 't_gen_end' ORDER BY serial;
+
+-- PINs that cannot be drawn: when every chunk collides (here an admin's
+-- trigger that reports every new voucher as a duplicate PIN, as a full PIN
+-- space would), generation gives up after 64 attempts in a row with a hint,
+-- and nothing is written.  Another unique violation is not taken for a PIN
+-- collision: it is raised at once.
+BEGIN;
+CREATE FUNCTION pg_temp.always_duplicate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE unique_violation USING MESSAGE = 'duplicate PIN', CONSTRAINT = TG_ARGV[0];
+END $$;
+CREATE TRIGGER always_duplicate BEFORE INSERT ON topup.vouchers
+    FOR EACH ROW EXECUTE FUNCTION pg_temp.always_duplicate('vouchers_pin_hash_key');
+SELECT * FROM pg_temp.try($$SELECT topup.generate_vouchers('FULL', 3, 1, 'USD', 12, NULL, NULL, 't_gen_end')$$);
+DROP TRIGGER always_duplicate ON topup.vouchers;
+CREATE TRIGGER always_duplicate BEFORE INSERT ON topup.vouchers
+    FOR EACH ROW EXECUTE FUNCTION pg_temp.always_duplicate('some_other_key');
+SELECT * FROM pg_temp.try($$SELECT topup.generate_vouchers('FULL', 3, 1, 'USD', 12, NULL, NULL, 't_gen_end')$$);
+SELECT count(*) AS vouchers, (SELECT count(*) FROM topup.series WHERE client_id = 't_gen_end' AND series = 'FULL') AS series
+  FROM topup.vouchers WHERE client_id = 't_gen_end' AND series = 'FULL';
+ROLLBACK;
