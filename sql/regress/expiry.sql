@@ -171,7 +171,7 @@ SELECT * FROM topup.verify_ledger();
 BEGIN;
 SELECT quantity FROM topup.generate_vouchers('EXD', 3, 10, 'USD', 12, now() + interval '1 second',
                                             client_id => 't_expiry');
-UPDATE topup.vouchers SET expires_at = now() + interval '2 seconds'
+UPDATE topup.vouchers SET expires_at = now() + interval '3 seconds'
  WHERE client_id = 't_expiry' AND series = 'EXD' AND topup.serial_number(serial) = 1;
 COMMIT;
 SELECT count(*) AS queued FROM topup.voucher_expiry q
