@@ -55,3 +55,13 @@ $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
 
 results/regress:
 	mkdir -p $@
+
+# Perl TAP tests of several processes (test/t/*.pl, on
+# PostgreSQL::Test::Cluster), against the installed server, as pgvector runs
+# them: make prove_installcheck [PROVE_TESTS=test/t/001_x.pl].  initdb
+# refuses to run as root: as root, use scripts/test.sh, which runs this
+# target as the postgres user in a copy of the tree.
+.PHONY: prove_installcheck
+prove_installcheck:
+	rm -rf $(CURDIR)/tmp_check
+	cd $(srcdir) && TESTDIR='$(CURDIR)' PATH="$(bindir):$$PATH" PG_REGRESS='$(top_builddir)/src/test/regress/pg_regress' $(PROVE) $(PG_PROVE_FLAGS) $(PROVE_FLAGS) $(if $(PROVE_TESTS),$(PROVE_TESTS),test/t/*.pl)

@@ -1,13 +1,13 @@
 # shellcheck shell=bash
-# scripts/lib.sh — shared helpers for scripts/test.sh, scripts/demo.sh and
-# the check scripts.  Source it; it defines functions and a few variables
-# and runs nothing else.
+# scripts/lib.sh — shared helpers for scripts/test.sh and scripts/demo.sh.
+# Source it; it defines functions and a few variables and runs nothing else.
 #
 # Environment (all optional):
 #   PG_CONFIG      pg_config of the server to build against
 #                  (default /usr/lib/postgresql/15/bin/pg_config)
 #   TOPUP_PORT     port of the throwaway cluster (default 54329); the cluster
-#                  listens on a unix socket only, no TCP
+#                  listens on a unix socket only, no TCP.  The Perl TAP
+#                  tests' clusters take the ports after it (TOPUP_PORT+1 ...)
 #   TOPUP_KEEP_TMP=1  keep the cluster's temp dir (data dir + server log)
 #                  after it is stopped, for debugging
 
@@ -20,6 +20,7 @@ TOPUP_PACKAGES=(
 	postgresql-15-pgtap
 	postgresql-15-cron
 	libtap-parser-sourcehandler-pgtap-perl
+	libipc-run-perl
 	libssl-dev
 	clang-14
 	make
@@ -197,4 +198,45 @@ topup_create_test_db() {
 topup_create_extension() {
 	local db=${1:-topup_test}
 	topup_psql -d "$db" -c 'CREATE EXTENSION topup CASCADE'
+}
+
+# topup_prove [LOGDIR]: run the Perl TAP tests (make prove_installcheck;
+# PROVE_TESTS, if set, picks some) against the installed server.  initdb
+# refuses to run as root, so as root they run as the postgres user in a copy
+# of the tree that postgres owns (the checkout may be root-owned and
+# unreadable to postgres).  Their clusters take ports from TOPUP_PORT+1 on.
+# On failure the tests' logs (tmp_check/log) are copied into LOGDIR, or
+# without LOGDIR their tails are printed on stderr.  The status is prove's.
+topup_prove() {
+	local logdir=${1:-} dir rc=0 f
+	local vars=(PG_CONFIG="$PG_CONFIG" ${PROVE_TESTS:+PROVE_TESTS="$PROVE_TESTS"})
+	export TOPUP_TAP_PORT=$((TOPUP_PORT + 1))
+	if [[ $(id -u) -ne 0 ]]; then
+		dir=$TOPUP_ROOT
+		topup_make prove_installcheck "${vars[@]}" || rc=$?
+	else
+		dir=$(mktemp -d /tmp/topup-tap.XXXXXX) || return 1
+		if ! tar -C "$TOPUP_ROOT" --exclude=./.git --exclude='*.o' --exclude='*.bc' \
+			--exclude='*.so' --exclude=./tmp_check --exclude=./results \
+			--exclude=./output_iso -cf - . | tar -C "$dir" -xf - ||
+			! chown -R postgres: "$dir"; then
+			rm -rf -- "$dir"
+			return 1
+		fi
+		topup_as_postgres env PATH="$(topup_pg_bindir):$PATH" TOPUP_TAP_PORT="$TOPUP_TAP_PORT" \
+			make -C "$dir" --no-print-directory "${vars[@]}" prove_installcheck || rc=$?
+	fi
+	if ((rc != 0)); then
+		for f in "$dir"/tmp_check/log/*; do
+			[[ -f $f ]] || continue
+			if [[ -n $logdir ]]; then
+				mkdir -p "$logdir" && cp "$f" "$logdir/"
+			elif [[ $f == */regress_log_* ]]; then
+				topup_header "$f (last 60 lines)" >&2
+				tail -n 60 "$f" >&2
+			fi
+		done
+	fi
+	[[ $dir == "$TOPUP_ROOT" ]] || rm -rf -- "$dir"
+	return "$rc"
 }
