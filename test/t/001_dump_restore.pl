@@ -18,39 +18,15 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More tests => 45;
+use TopupTest;
 
 use IPC::Run;
-
-# A cluster listening on its own unix socket.  scripts/test.sh passes a
-# base port in TOPUP_TAP_PORT; without it the module picks a free one.
-sub new_node
-{
-	my ($name, $k) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name,
-		defined $ENV{TOPUP_TAP_PORT} ? (port => $ENV{TOPUP_TAP_PORT} + $k) : ());
-	$node->init(extra => [ '--encoding=UTF8', '--locale=C.UTF-8' ]);
-	$node->append_conf('postgresql.conf', "timezone = 'UTC'");
-	$node->start;
-	return $node;
-}
-
-# The result of a query (unaligned, tuples only).  An error is shown with
-# diag and gives undef, so that the assertion using it fails and the test
-# goes on.
-sub query
-{
-	my ($node, $db, $sql) = @_;
-	my ($rc, $out, $err) = $node->psql($db, $sql);
-	if ($rc != 0)
-	{
-		diag("query failed on " . $node->name . "/$db: $err");
-		return undef;
-	}
-	return $out;
-}
 
 # Run a command; its exit status and its output (stdout and stderr
 # together), which is shown with diag when the status is not 0.
@@ -79,7 +55,7 @@ sub pins_in
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 
 # ---------------------------------------------------------------- source
-my $src = new_node('source', 0);
+my $src = topup_node('source', undef, 0);
 my $setup_ok = $src->psql('postgres', 'CREATE DATABASE topup_src') == 0;
 $setup_ok &&= defined query(
 	$src, 'topup_src', q{
@@ -182,7 +158,7 @@ ok($custom_ok && $text_ok, 'pg_restore -f turns the -Fc dump into SQL text');
 check_dump_text('-Fc dump', $custom_ok && $text_ok, $custom_sql);
 
 # ---------------------------------------------------------------- restores
-my $dst = new_node('target', 1);
+my $dst = topup_node('target', undef, 1);
 for my $db (qw(plain custom fresh))
 {
 	$dst->psql('postgres', "CREATE DATABASE $db", on_error_die => 1);

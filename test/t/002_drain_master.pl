@@ -22,8 +22,12 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use TopupTest qw(topup_node pgbench_ok);
 use Test::More tests => 26;
 
 my $clients    = 32;
@@ -31,33 +35,13 @@ my $per_client = 60;
 my $txns       = $clients * $per_client;
 my $funding    = '5000.00';
 
-# scripts/test.sh passes a base port in TOPUP_TAP_PORT; without it the
-# module picks a free one.
-my $node = PostgreSQL::Test::Cluster->new('drain',
-	defined $ENV{TOPUP_TAP_PORT} ? (port => $ENV{TOPUP_TAP_PORT}) : ());
-$node->init(extra => [ '--encoding=UTF8', '--locale=C.UTF-8' ]);
-$node->append_conf(
-	'postgresql.conf', qq{
-timezone = 'UTC'
+my $node = topup_node('drain', qq{
 max_connections = 50
 log_statement = none
 });
-$node->start;
 
-# The result of a query (unaligned, tuples only).  An error is shown with
-# diag and gives undef, so that the assertion using it fails and the test
-# goes on.
-sub query
-{
-	my ($sql) = @_;
-	my ($rc, $out, $err) = $node->psql('topup_drain', $sql);
-	if ($rc != 0)
-	{
-		diag("query failed: $err");
-		return undef;
-	}
-	return $out;
-}
+# The result of a query on topup_drain (TopupTest::query).
+sub query { return TopupTest::query($node, 'topup_drain', @_); }
 
 # pgbench with SCRIPTS (name => text) on topup_drain: 4 assertions, that it
 # exits 0, processes every transaction, has no failed transaction and
@@ -65,17 +49,7 @@ sub query
 sub run_pgbench
 {
 	my ($name, $opts, $scripts) = @_;
-	$node->pgbench(
-		"-n -M prepared -c $clients -j 2 -t $per_client $opts",
-		0,
-		[
-			qr{^number of transactions actually processed: $txns/$txns$}m,
-			qr{^number of failed transactions: 0 \(}m
-		],
-		[qr{^$}],
-		$name,
-		$scripts,
-		'topup_drain');
+	pgbench_ok($node, 'topup_drain', $name, "-c $clients -j 2 -t $per_client $opts", $txns, $scripts);
 	return;
 }
 

@@ -34,8 +34,12 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use TopupTest qw(topup_node pgbench_ok);
 use Test::More tests => 39;
 
 my $clients   = 8;
@@ -52,35 +56,15 @@ my $victims   = 4;
 my $attack_per_client = 50;
 my $attack    = $clients * $attack_per_client;
 
-# scripts/test.sh passes a base port in TOPUP_TAP_PORT; without it the
-# module picks a free one.
-my $node = PostgreSQL::Test::Cluster->new('redeem',
-	defined $ENV{TOPUP_TAP_PORT} ? (port => $ENV{TOPUP_TAP_PORT}) : ());
-$node->init(extra => [ '--encoding=UTF8', '--locale=C.UTF-8' ]);
 # The lockout window is far longer than the test, so no failure ages out.
-$node->append_conf(
-	'postgresql.conf', qq{
-timezone = 'UTC'
+my $node = topup_node('redeem', qq{
 log_statement = none
 topup.max_failed_redeems = $max_failed
 topup.redeem_lockout = '1h'
 });
-$node->start;
 
-# The result of a query (unaligned, tuples only).  An error is shown with
-# diag and gives undef, so that the assertion using it fails and the test
-# goes on.
-sub query
-{
-	my ($sql) = @_;
-	my ($rc, $out, $err) = $node->psql('topup_redeem', $sql);
-	if ($rc != 0)
-	{
-		diag("query failed: $err");
-		return undef;
-	}
-	return $out;
-}
+# The result of a query on topup_redeem (TopupTest::query).
+sub query { return TopupTest::query($node, 'topup_redeem', @_); }
 
 # pgbench with SCRIPTS (name => text) on topup_redeem: 4 assertions, that it
 # exits 0, processes every transaction, has no failed transaction and
@@ -88,18 +72,8 @@ sub query
 sub run_pgbench
 {
 	my ($name, $nclients, $per_client, $scripts) = @_;
-	my $txns = $nclients * $per_client;
-	$node->pgbench(
-		"-n -M prepared -c $nclients -j 2 -t $per_client",
-		0,
-		[
-			qr{^number of transactions actually processed: $txns/$txns$}m,
-			qr{^number of failed transactions: 0 \(}m
-		],
-		[qr{^$}],
-		$name,
-		$scripts,
-		'topup_redeem');
+	pgbench_ok($node, 'topup_redeem', $name, "-c $nclients -j 2 -t $per_client",
+		$nclients * $per_client, $scripts);
 	return;
 }
 

@@ -8,22 +8,21 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use TopupTest qw(topup_node pgbench_ok);
 use Test::More tests => 7;
 
-my $node = PostgreSQL::Test::Cluster->new('cron',
-	defined $ENV{TOPUP_TAP_PORT} ? (port => $ENV{TOPUP_TAP_PORT}) : ());
-$node->init(extra => [ '--encoding=UTF8', '--locale=C.UTF-8' ]);
-my $host = $node->host;
-$node->append_conf(
-	'postgresql.conf', qq{
-timezone = 'UTC'
+# cron.host is the socket directory, known once the cluster exists
+my $node = topup_node('cron', qq{
 shared_preload_libraries = 'pg_cron'
 cron.database_name = 'postgres'
-cron.host = '$host'
 });
-$node->start;
+$node->append_conf('postgresql.conf', "cron.host = '" . $node->host . "'\n");
+$node->restart;
 
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION pg_cron;
