@@ -21,7 +21,9 @@ OBJS = \
 	src/plans.o \
 	src/columns.o \
 	src/schema.o \
-	src/rowops.o
+	src/rowops.o \
+	src/access.o \
+	src/audit.o
 
 # sql/install/  the install script of the current version, in parts
 #               (one file per kind of object), concatenated in name order

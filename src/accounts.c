@@ -17,6 +17,7 @@
 #include "utils/numeric.h"
 #include "utils/tuplestore.h"
 
+#include "access.h"
 #include "guard.h"
 #include "schema.h"
 #include "topup.h"
@@ -66,7 +67,7 @@ TopupCurrencyMinorUnits(const char *currency)
 	rc = SPI_execute_plan(TopupPreparePlan(&plan,
 										   "SELECT minor_units FROM topup.currencies WHERE code OPERATOR(pg_catalog.=) $1",
 										   1, (Oid[]) {TEXTOID}),
-						  &arg, NULL, true, 1);
+						  &arg, NULL, false, 1);
 	TopupSPICheck(rc, SPI_OK_SELECT, "currency look-up");
 	if (SPI_processed == 0)
 		return -1;
@@ -121,24 +122,24 @@ TopupClientExists(const char *client_id)
 	rc = SPI_execute_plan(TopupPreparePlan(&plan,
 										   "SELECT 1 FROM topup.clients WHERE client_id OPERATOR(pg_catalog.=) $1",
 										   1, (Oid[]) {TEXTOID}),
-						  &arg, NULL, true, 1);
+						  &arg, NULL, false, 1);
 	TopupSPICheck(rc, SPI_OK_SELECT, "client look-up");
 	return SPI_processed > 0;
 }
 
 /*
- * A client_id argument naming an existing client, or an error.  The caller
- * must be connected to SPI.
+ * A client_id argument naming an existing client that the calling role may
+ * act for with the function being called (access.c), or an error: a
+ * client the role is not bound to is reported exactly as one that does not
+ * exist.  The caller must be connected to SPI.
  */
 void
-TopupRequireClient(const char *client_id)
+TopupRequireClient(FunctionCallInfo fcinfo, const char *client_id)
 {
 	RequireIdentifier(client_id, "client_id");
+	TopupAuthorize(fcinfo, client_id, NULL);
 	if (!TopupClientExists(client_id))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("client \"%s\" does not exist", client_id),
-				 errhint("Create it with topup.create_client().")));
+		TopupUnknownClient(client_id);
 }
 
 /*
@@ -185,6 +186,7 @@ topup_create_client(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	char		nulls[2] = {' ', ' '};
 
+	TopupAuthorizeOwnerOnly(fcinfo);
 	RequireIdentifier(client_id, "client_id");
 	values[0] = CStringGetTextDatum(client_id);
 	if (PG_ARGISNULL(1))
@@ -213,7 +215,7 @@ topup_create_reseller(PG_FUNCTION_ARGS)
 
 	RequireIdentifier(reseller, "reseller");
 	SPI_connect();
-	TopupRequireClient(client_id);
+	TopupRequireClient(fcinfo, client_id);
 	values[0] = CStringGetTextDatum(client_id);
 	values[1] = CStringGetTextDatum(reseller);
 	if (!InsertIfAbsent("INSERT INTO topup.resellers (client_id, reseller) VALUES ($1, $2) "
@@ -258,7 +260,7 @@ topup_open_account(PG_FUNCTION_ARGS)
 	active = PG_GETARG_BOOL(3);
 
 	SPI_connect();
-	TopupRequireClient(client_id);
+	TopupRequireClient(fcinfo, client_id);
 	(void) TopupRequireCurrency(currency);
 	if (!PG_ARGISNULL(4))
 		values[5] = TopupValidateCustomerInfo(PG_GETARG_DATUM(4));
@@ -299,7 +301,7 @@ topup_open_account(PG_FUNCTION_ARGS)
  * declared result type.  (InitMaterializedSRF does this from PG 15 on.)
  */
 Tuplestorestate *
-TopupMaterialize(FunctionCallInfo fcinfo, TupleDesc *tupdesc)
+TopupMaterialize(FunctionCallInfo fcinfo, TupleDesc *tupdesc, int max_kbytes)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext oldcontext;
@@ -318,7 +320,7 @@ TopupMaterialize(FunctionCallInfo fcinfo, TupleDesc *tupdesc)
 	if (get_call_result_type(fcinfo, NULL, tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "topup: return type must be a row type");
 	*tupdesc = CreateTupleDescCopy(*tupdesc);
-	store = tuplestore_begin_heap(true, false, work_mem);
+	store = tuplestore_begin_heap(true, false, max_kbytes);
 	rsinfo->returnMode = SFRM_Materialize;
 	rsinfo->setResult = store;
 	rsinfo->setDesc = *tupdesc;

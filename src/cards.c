@@ -599,7 +599,7 @@ topup_topup_card(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		SPI_connect();
-		TopupRequireClient(req.client_id);
+		TopupRequireClient(fcinfo, req.client_id);
 		result = TopupCard(fcinfo, &req);
 		SPI_finish();
 	}
@@ -619,7 +619,9 @@ CheckOrder(FunctionCallInfo fcinfo, const char *sql, int nargs, Oid *argtypes, D
 	int			rc;
 
 	SPI_connect();
-	rc = SPI_execute_with_args(sql, nargs, argtypes, args, NULL, true, 1);
+	/* the client is the last argument */
+	TopupRequireClient(fcinfo, TextDatumGetCString(args[nargs - 1]));
+	rc = SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 1);
 	TopupSPICheck(rc, SPI_OK_SELECT, "order look-up");
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -698,6 +700,7 @@ topup_order_json(PG_FUNCTION_ARGS)
 	args[1] = PG_GETARG_DATUM(1);
 
 	SPI_connect();
+	TopupRequireClient(fcinfo, TextDatumGetCString(args[1]));
 	rc = SPI_execute_with_args(
 							   "WITH iso(f) AS (SELECT 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
 							   "SELECT pg_catalog.jsonb_build_object("
@@ -718,7 +721,7 @@ topup_order_json(PG_FUNCTION_ARGS)
 							   " 'topup_status', o.topup_status::text) "
 							   "  FROM topup.orders o, iso "
 							   " WHERE o.order_id = $1 AND o.client_id = $2",
-							   2, (Oid[]) {INT8OID, TEXTOID}, args, NULL, true, 1);
+							   2, (Oid[]) {INT8OID, TEXTOID}, args, NULL, false, 1);
 	TopupSPICheck(rc, SPI_OK_SELECT, "order look-up");
 	if (SPI_processed == 0)
 		ereport(ERROR,

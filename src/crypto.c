@@ -101,7 +101,7 @@ LoadKeys(void)
 
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "topup: SPI_connect failed: %s", SPI_result_code_string(rc));
-	rc = SPI_execute("SELECT hmac_key, enc_key FROM topup.secret", true, 0);
+	rc = SPI_execute("SELECT hmac_key, enc_key FROM topup.secret", false, 0);
 	TopupSPICheck(rc, SPI_OK_SELECT, "reading the secret");
 	if (SPI_processed != 1)
 		ereport(ERROR,

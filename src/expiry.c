@@ -41,6 +41,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "access.h"
 #include "guard.h"
 #include "rowops.h"
 #include "schema.h"
@@ -93,6 +94,7 @@ topup_expire_vouchers_0_3_1(PG_FUNCTION_ARGS)
 {
 	Oid			queue = TopupGetSchema()->expiry_queue;
 
+	TopupAuthorizeOwnerOnly(fcinfo);
 	if (!OidIsValid(queue))
 		elog(ERROR, "topup: relation topup.voucher_expiry is missing");
 	PG_RETURN_INT64(ExpireVouchers(PG_GETARG_INT32(0), queue));
@@ -175,11 +177,14 @@ ExpireSQL(int32 max_rows, Oid queue)
 
 #ifdef TOPUP_ROW_WRITES
 
-static const char *const vouchers_triggers[] = {"vouchers_guard", "vouchers_truncate_guard", NULL};
+static const char *const vouchers_triggers[] = {
+	"vouchers_guard", "vouchers_truncate_guard", "vouchers_changed", "vouchers_deleted", NULL
+};
+static const char *const admin_policies[] = {"bound_admins", NULL};
 static const char *const expiry_triggers[] = {"voucher_expiry_guard", "voucher_expiry_truncate_guard", NULL};
 static const char *const no_checks[] = {NULL};
-static const RowTableShape vouchers_shape = {vouchers_triggers, false, no_checks, NULL};
-static const RowTableShape queue_shape = {expiry_triggers, false, no_checks, NULL};
+static const RowTableShape vouchers_shape = {vouchers_triggers, false, no_checks, NULL, admin_policies};
+static const RowTableShape queue_shape = {expiry_triggers, false, no_checks, NULL, NULL};
 static const char *const expiry_updated[] = {"status", NULL};
 
 static IndexRef idx_v_pkey = {"vouchers_pkey", InvalidOid};
@@ -330,6 +335,7 @@ topup_run_expiry(PG_FUNCTION_ARGS)
 	int			rc;
 	TimestampTz start;
 
+	TopupAuthorizeOwnerOnly(fcinfo);
 	if (batch < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -375,6 +381,7 @@ topup_schedule_expiry(PG_FUNCTION_ARGS)
 	int64		jobid;
 	int			rc;
 
+	TopupAuthorizeOwnerOnly(fcinfo);
 	SPI_connect();
 	rc = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron'", true, 1);
 	TopupSPICheck(rc, SPI_OK_SELECT, "pg_cron look-up");

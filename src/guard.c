@@ -14,11 +14,15 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "nodes/plannodes.h"
 #include "tcop/pquery.h"
 #include "utils/portal.h"
+#include "utils/rel.h"
 
+#include "access.h"
 #include "guard.h"
 
 static int	internal_depth = 0;
@@ -42,14 +46,18 @@ TopupIsInternal(void)
 }
 
 /*
- * True while the top-level command is COPY.  pg_dump and pg_restore load
- * the extension's configuration tables with COPY ... FROM stdin, and the
- * guards must let that restore through; verify_ledger() audits the result.
+ * True while the top-level command is a COPY ... FROM into rel itself, run
+ * by the extension owner or a superuser: how pg_dump and pg_restore load
+ * the extension's configuration tables, which the guards must let through
+ * (verify_ledger() audits the result).  A write nested in a COPY into
+ * another table (a trigger of it) is not let through, nor a COPY by
+ * anybody else.
  */
 bool
-TopupIsCopyFrom(void)
+TopupIsCopyFrom(Relation rel)
 {
 	PlannedStmt *stmt;
+	CopyStmt   *copy;
 
 	if (ActivePortal == NULL || ActivePortal->commandTag != CMDTAG_COPY ||
 		list_length(ActivePortal->stmts) != 1)
@@ -60,7 +68,12 @@ TopupIsCopyFrom(void)
 	 * command tag, and must not slip past the guards.
 	 */
 	stmt = linitial_node(PlannedStmt, ActivePortal->stmts);
-	return stmt->commandType == CMD_UTILITY && stmt->utilityStmt != NULL &&
-		IsA(stmt->utilityStmt, CopyStmt) &&
-		castNode(CopyStmt, stmt->utilityStmt)->is_from;
+	if (stmt->commandType != CMD_UTILITY || stmt->utilityStmt == NULL ||
+		!IsA(stmt->utilityStmt, CopyStmt))
+		return false;
+	copy = castNode(CopyStmt, stmt->utilityStmt);
+	if (!copy->is_from || copy->relation == NULL ||
+		RangeVarGetRelid(copy->relation, NoLock, true) != RelationGetRelid(rel))
+		return false;
+	return TopupRolePrivileged(GetUserId());
 }

@@ -19,6 +19,7 @@
 extern int	TopupEnterInternal(void);
 extern void TopupLeaveInternal(int saved);
 extern bool TopupIsInternal(void);
-extern bool TopupIsCopyFrom(void);
+struct RelationData;
+extern bool TopupIsCopyFrom(struct RelationData *rel);
 
 #endif							/* TOPUP_GUARD_H */

@@ -164,7 +164,7 @@ FundMaster(FunctionCallInfo fcinfo)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("reference must have 1 to 255 characters")));
-	TopupRequireClient(client_id);
+	TopupRequireClient(fcinfo, client_id);
 	minor = TopupRequireCurrency(currency);
 	amount = RequireAmount(fcinfo, 0, currency, minor);
 
@@ -311,7 +311,7 @@ SetPricing(FunctionCallInfo fcinfo)
 	Oid			argtypes[6] = {TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, NUMERICOID, NUMERICOID};
 	int			rc;
 
-	TopupRequireClient(client_id);
+	TopupRequireClient(fcinfo, client_id);
 	minor = TopupRequireCurrency(currency);
 	args[0] = CStringGetTextDatum(client_id);
 	args[1] = CStringGetTextDatum(currency);

@@ -47,6 +47,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "access.h"
 #include "crypto.h"
 #include "guard.h"
 #include "orders.h"
@@ -288,8 +289,13 @@ StoreFailure(FunctionCallInfo fcinfo, const RedeemRequest *req, const RedeemFact
  */
 
 /* What the extension created; anything else sends redeems to SQL. */
-static const char *const vouchers_triggers[] = {"vouchers_guard", "vouchers_truncate_guard", NULL};
-static const char *const accounts_triggers[] = {"accounts_guard", "accounts_truncate_guard", NULL};
+static const char *const vouchers_triggers[] = {
+	"vouchers_guard", "vouchers_truncate_guard", "vouchers_changed", "vouchers_deleted", NULL
+};
+static const char *const accounts_triggers[] = {
+	"accounts_guard", "accounts_truncate_guard", "accounts_changed", NULL
+};
+static const char *const admin_policies[] = {"bound_admins", NULL};
 static const char *const ledger_triggers[] = {"ledger_guard", "ledger_truncate_guard", NULL};
 static const char *const orders_triggers[] = {"orders_guard", "orders_truncate_guard", NULL};
 static const char *const no_checks[] = {NULL};
@@ -320,10 +326,10 @@ static const char *const orders_written[] = {
  * to 255 characters, an account only on the account book.  The redeem
  * changes no key column of accounts, so its foreign-key checks do not run.
  */
-static const RowTableShape vouchers_shape = {vouchers_triggers, false, no_checks, NULL};
-static const RowTableShape accounts_shape = {accounts_triggers, true, accounts_checks, NULL};
-static const RowTableShape ledger_shape = {ledger_triggers, false, ledger_checks, ledger_written};
-static const RowTableShape orders_shape = {orders_triggers, false, orders_checks, orders_written};
+static const RowTableShape vouchers_shape = {vouchers_triggers, false, no_checks, NULL, admin_policies};
+static const RowTableShape accounts_shape = {accounts_triggers, true, accounts_checks, NULL, admin_policies};
+static const RowTableShape ledger_shape = {ledger_triggers, false, ledger_checks, ledger_written, NULL};
+static const RowTableShape orders_shape = {orders_triggers, false, orders_checks, orders_written, NULL};
 
 /* The columns each update changes. */
 static const char *const voucher_updated[] = {"status", "activated_at", "activated_by", "order_id", NULL};
@@ -859,7 +865,8 @@ ReadFacts(HeapTuple row, TupleDesc desc, RedeemFacts *f)
 		f->voucher_status = TopupVoucherStatusOf(SPI_getbinval(row, desc, R_V_STATUS, &isnull));
 		f->amount = SPI_getbinval(row, desc, R_V_AMOUNT, &isnull);
 		f->currency = SPI_getbinval(row, desc, R_V_CURRENCY, &isnull);
-		f->expires = DatumGetTimestampTz(SPI_getbinval(row, desc, R_V_EXPIRES, &f->expires_null));
+		d = SPI_getbinval(row, desc, R_V_EXPIRES, &f->expires_null);
+		f->expires = f->expires_null ? 0 : DatumGetTimestampTz(d);
 	}
 }
 
@@ -873,6 +880,7 @@ RedeemSQL(FunctionCallInfo fcinfo, RedeemRequest *req)
 	bool		isnull;
 	int			rc;
 	int			pass;
+	Datum		order_id;
 	RedeemFacts f;
 	RedeemFailure failure;
 
@@ -925,7 +933,8 @@ RedeemSQL(FunctionCallInfo fcinfo, RedeemRequest *req)
 		 * changed between its check and its credit.  The voucher must not
 		 * stay activated, so the whole transaction goes.
 		 */
-		if (DatumGetInt64(SPI_getbinval(row, desc, R_V_ORDER_ID, &isnull)) == req->order_id && !isnull)
+		order_id = SPI_getbinval(row, desc, R_V_ORDER_ID, &isnull);
+		if (!isnull && DatumGetInt64(order_id) == req->order_id)
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("could not serialize access due to a concurrent change of account \"%s\"",
@@ -1002,6 +1011,8 @@ RedeemEntry(FunctionCallInfo fcinfo, RedeemRequest *req)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("client_id must not be null")));
+	/* a client the caller is not bound to is reported as an unknown one */
+	TopupAuthorize(fcinfo, req->client_id, NULL);
 	TopupCheckIdempotencyKey(req->key);
 	if (req->account_id != NULL && req->account_id[0] == '\0')
 		req->account_id = NULL;

@@ -34,6 +34,7 @@
 #include "catalog/pg_am.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "rewrite/rowsecurity.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -127,8 +128,10 @@ RowTableClose(RowTable *t)
 /*
  * Is the table as the extension made it, so that writing it here makes
  * exactly the writes an SQL statement would?  A plain heap table, not a
- * partition, without row-level security, rules or stored generated
- * columns; enabled triggers only those named in the shape, or foreign-key
+ * partition, without rules or stored generated columns; row-level
+ * security only the extension's own policies (the callers act for a client
+ * they checked themselves, as the owner, whom the policies do not apply to),
+ * never forced; enabled triggers only those named in the shape, or foreign-key
  * checks where the shape allows them (RI_FKey_check_*: the writes change no
  * key column, so the executor would not fire them either), never another
  * internal trigger (a deferrable unique or exclusion constraint has one);
@@ -143,8 +146,18 @@ RowTableAsMade(Relation rel, const RowTableShape *shape)
 	int			i;
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relam != HEAP_TABLE_AM_OID ||
-		rel->rd_rel->relispartition || rel->rd_rel->relrowsecurity || rel->rd_rules != NULL)
+		rel->rd_rel->relispartition || rel->rd_rel->relforcerowsecurity || rel->rd_rules != NULL)
 		return false;
+	if (rel->rd_rel->relrowsecurity)
+	{
+		ListCell   *lc;
+
+		if (shape->policies == NULL || rel->rd_rsdesc == NULL)
+			return false;
+		foreach(lc, rel->rd_rsdesc->policies)
+			if (!InList(((RowSecurityPolicy *) lfirst(lc))->policy_name, shape->policies))
+				return false;
+	}
 	if (rel->trigdesc != NULL)
 	{
 		for (i = 0; i < rel->trigdesc->numtriggers; i++)

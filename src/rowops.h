@@ -44,8 +44,8 @@ typedef struct RowTable
 
 /*
  * What a table must look like for the plan-free writes to make exactly the
- * writes an SQL statement would (see RowTableAsMade): its own triggers and
- * CHECK constraints by name, whether foreign-key check triggers are fine
+ * writes an SQL statement would (see RowTableAsMade): its own triggers,
+ * CHECK constraints and row-level security policies by name, whether foreign-key check triggers are fine
  * (only where the writes change no key column), and for inserts the columns
  * written (every other column must be nullable without a default).
  */
@@ -55,6 +55,7 @@ typedef struct RowTableShape
 	bool		fk_checks_ok;
 	const char *const *checks;
 	const char *const *written;	/* NULL: no inserts */
+	const char *const *policies;	/* the extension's own row-level security */
 } RowTableShape;
 
 /* An index by name, its OID remembered and checked at each use. */

@@ -16,12 +16,17 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/dependency.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -41,6 +46,7 @@ static TopupSchema schema;
 static uint64 schema_epoch = 0;
 
 static void RelcacheCallback(Datum arg, Oid relid);
+static Oid	ExtensionOwner(Oid extension);
 static Oid	RelationOid(Oid nsp, const char *name);
 static void EnumLabels(Oid relid, const char *column, const char *const *names, int n, Oid *labels);
 
@@ -117,19 +123,30 @@ TopupGetSchema(void)
 
 	if (schema_epoch == epoch)
 	{
-		if (!OidIsValid(schema.expiry_queue))
-			schema.expiry_queue = get_relname_relid("voucher_expiry", get_namespace_oid("topup", false));
+		if (!OidIsValid(schema.expiry_queue) || !OidIsValid(schema.role_bindings))
+		{
+			nsp = get_namespace_oid("topup", false);
+			schema.expiry_queue = get_relname_relid("voucher_expiry", nsp);
+			schema.role_bindings = get_relname_relid("role_bindings", nsp);
+			schema.duty_grants = get_relname_relid("duty_grants", nsp);
+			schema.audit_log = get_relname_relid("audit_log", nsp);
+		}
 		return &schema;
 	}
 
 	schema_epoch = 0;			/* until complete */
 	nsp = get_namespace_oid("topup", false);
+	schema.extension = cached_extension;
+	schema.owner = ExtensionOwner(cached_extension);
 	schema.clients = RelationOid(nsp, "clients");
 	schema.vouchers = RelationOid(nsp, "vouchers");
 	schema.accounts = RelationOid(nsp, "accounts");
 	schema.ledger = RelationOid(nsp, "ledger");
 	schema.orders = RelationOid(nsp, "orders");
 	schema.expiry_queue = get_relname_relid("voucher_expiry", nsp);
+	schema.role_bindings = get_relname_relid("role_bindings", nsp);
+	schema.duty_grants = get_relname_relid("duty_grants", nsp);
+	schema.audit_log = get_relname_relid("audit_log", nsp);
 	schema.order_id_seq = RelationOid(nsp, "order_id_seq");
 #if PG_VERSION_NUM >= 170000
 	{
@@ -150,6 +167,28 @@ TopupGetSchema(void)
 	EnumLabels(schema.orders, "status", topup_order_status_names, OS_COUNT, schema.order_status);
 	schema_epoch = epoch;
 	return &schema;
+}
+
+/* The owner of the extension (pg_extension has no syscache: a catalog scan). */
+static Oid
+ExtensionOwner(Oid extension)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			owner;
+
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extension));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "topup: extension %u is missing", extension);
+	owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return owner;
 }
 
 int

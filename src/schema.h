@@ -51,17 +51,23 @@ extern const char *const topup_order_status_names[OS_COUNT];
 
 /*
  * OIDs of the extension's objects.  expiry_queue is InvalidOid in a
- * database whose extension predates 0.3.0 (the library serves every
- * installed version; see the versioned entry points in expiry.c).
+ * database whose extension predates 0.3.0, role_bindings, duty_grants and
+ * audit_log before 0.4.0 (the library serves every installed version; see
+ * the versioned entry points in expiry.c and triggers.c).
  */
 typedef struct TopupSchema
 {
+	Oid			extension;
+	Oid			owner;			/* the extension's owner */
 	Oid			clients;
 	Oid			vouchers;
 	Oid			accounts;
 	Oid			ledger;
 	Oid			orders;
 	Oid			expiry_queue;
+	Oid			role_bindings;	/* InvalidOid before 0.4.0, as expiry_queue */
+	Oid			duty_grants;
+	Oid			audit_log;
 	Oid			order_id_seq;
 	Oid			ledger_entry_seq;
 	Oid			serial_type;

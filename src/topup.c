@@ -14,7 +14,7 @@
 #include "topup.h"
 
 #if PG_VERSION_NUM >= 180000
-PG_MODULE_MAGIC_EXT(.name = "topup", .version = "0.3.1");
+PG_MODULE_MAGIC_EXT(.name = "topup", .version = "0.4.0");
 #else
 PG_MODULE_MAGIC;
 #endif

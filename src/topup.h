@@ -36,9 +36,9 @@ extern int	TopupCurrencyMinorUnits(const char *currency);
 extern Datum TopupCheckAmount(Datum amount, int minor_units, bool *ok);
 extern int	TopupNumericSign(Datum value);
 extern bool TopupClientExists(const char *client_id);
-extern void TopupRequireClient(const char *client_id);
+extern void TopupRequireClient(FunctionCallInfo fcinfo, const char *client_id);
 extern int	TopupRequireCurrency(const char *currency);
-extern struct Tuplestorestate *TopupMaterialize(FunctionCallInfo fcinfo, TupleDesc *tupdesc);
+extern struct Tuplestorestate *TopupMaterialize(FunctionCallInfo fcinfo, TupleDesc *tupdesc, int max_kbytes);
 
 /* ---------- customer_info (customer_info.c) ---------- */
 

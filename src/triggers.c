@@ -27,6 +27,7 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "access.h"
 #include "guard.h"
 #include "schema.h"
 #include "serial.h"
@@ -51,6 +52,8 @@ static Datum VouchersGuard(FunctionCallInfo fcinfo, Oid queue);
 PG_FUNCTION_INFO_V1(topup_secret_guard);
 PG_FUNCTION_INFO_V1(topup_vouchers_guard);
 PG_FUNCTION_INFO_V1(topup_vouchers_guard_0_3_1);
+PG_FUNCTION_INFO_V1(topup_vouchers_guard_0_4_0);
+PG_FUNCTION_INFO_V1(topup_access_guard);
 PG_FUNCTION_INFO_V1(topup_accounts_guard);
 PG_FUNCTION_INFO_V1(topup_ledger_guard);
 PG_FUNCTION_INFO_V1(topup_orders_guard);
@@ -180,7 +183,8 @@ CheckVoucherReseller(TriggerData *trigdata, HeapTuple newtuple)
 	TransactionId xid = GetTopTransactionIdIfAny();
 	CommandId	cid = GetCurrentCommandId(false);
 	int			rc;
-	bool		found;
+	volatile bool found = false;
+	TopupSavedUser saved;
 
 	if (isnull)
 		return;
@@ -190,18 +194,33 @@ CheckVoucherReseller(TriggerData *trigdata, HeapTuple newtuple)
 		xid == cached_xid && cid == cached_cid && strcmp(key, cached_key) == 0)
 		return;
 
-	SPI_connect();
-	args[0] = client_id;
-	args[1] = reseller;
-	rc = SPI_execute_plan(TopupPreparePlan(&plan,
-										   "SELECT 1 FROM topup.resellers "
-										   "WHERE client_id OPERATOR(pg_catalog.=) $1 "
-										   "  AND reseller OPERATOR(pg_catalog.=) $2",
-										   2, (Oid[]) {TEXTOID, TEXTOID}),
-						  args, NULL, true, 1);
-	TopupSPICheck(rc, SPI_OK_SELECT, "reseller look-up");
-	found = SPI_processed > 0;
-	SPI_finish();
+	/*
+	 * As the extension owner: a bound admin reads no table of resellers.
+	 * The statement's snapshot sees the resellers of earlier statements
+	 * (no command counter increment, so the cache above holds for the
+	 * whole statement).
+	 */
+	TopupAsOwnerBegin(&saved);
+	PG_TRY();
+	{
+		SPI_connect();
+		args[0] = client_id;
+		args[1] = reseller;
+		rc = SPI_execute_plan(TopupPreparePlan(&plan,
+											   "SELECT 1 FROM topup.resellers "
+											   "WHERE client_id OPERATOR(pg_catalog.=) $1 "
+											   "  AND reseller OPERATOR(pg_catalog.=) $2",
+											   2, (Oid[]) {TEXTOID, TEXTOID}),
+							  args, NULL, true, 1);
+		TopupSPICheck(rc, SPI_OK_SELECT, "reseller look-up");
+		found = SPI_processed > 0;
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		TopupAsOwnerEnd(&saved);
+	}
+	PG_END_TRY();
 
 	if (!found)
 		ereport(ERROR,
@@ -233,7 +252,7 @@ topup_secret_guard(PG_FUNCTION_ARGS)
 	if (TopupIsInternal())
 		return ReturnRow(trigdata);
 
-	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && TopupIsCopyFrom())
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && TopupIsCopyFrom(trigdata->tg_relation))
 	{
 		int			saved = TopupEnterInternal();
 
@@ -270,6 +289,14 @@ topup_secret_guard(PG_FUNCTION_ARGS)
  *	final and the row immutable.  An expires_at in the past on a new or
  *	blocked voucher makes it expired.
  */
+/* From 0.4.0: the statement trigger queues due dates (audit.c). */
+Datum
+topup_vouchers_guard_0_4_0(PG_FUNCTION_ARGS)
+{
+	return VouchersGuard(fcinfo, InvalidOid);
+}
+
+/* 0.3.1: due dates are queued here, one per row. */
 Datum
 topup_vouchers_guard_0_3_1(PG_FUNCTION_ARGS)
 {
@@ -320,7 +347,7 @@ VouchersGuard(FunctionCallInfo fcinfo, Oid queue)
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
-		if (!internal && !TopupIsCopyFrom())
+		if (!internal && !TopupIsCopyFrom(trigdata->tg_relation))
 			ereport(ERROR,
 					(errcode(ERRCODE_CHECK_VIOLATION),
 					 errmsg("vouchers can only be created by topup.generate_vouchers()")));
@@ -447,14 +474,20 @@ VouchersGuard(FunctionCallInfo fcinfo, Oid queue)
 	return PointerGetDatum(newtuple);
 }
 
-/* Add a due date to topup.voucher_expiry (the queue's OID is the caller's). */
+/*
+ * Add a due date to topup.voucher_expiry, one row per voucher: the entry
+ * point of 0.3.0 and 0.3.1 only (from 0.4.0 the statement trigger queues a
+ * statement's due dates at once, see audit.c).  As the extension owner.
+ */
 static void
 QueueExpiry(Oid queue, Datum expires_at, Datum client_id, Datum serial)
 {
 	static SPIPlanPtr plan = NULL;
 	int			saved;
+	TopupSavedUser user;
 
 	saved = TopupEnterInternal();
+	TopupAsOwnerBegin(&user);
 	PG_TRY();
 	{
 		int			rc;
@@ -470,6 +503,7 @@ QueueExpiry(Oid queue, Datum expires_at, Datum client_id, Datum serial)
 	}
 	PG_FINALLY();
 	{
+		TopupAsOwnerEnd(&user);
 		TopupLeaveInternal(saved);
 	}
 	PG_END_TRY();
@@ -504,7 +538,7 @@ topup_accounts_guard(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
-		if (!internal && !TopupIsCopyFrom())
+		if (!internal && !TopupIsCopyFrom(trigdata->tg_relation))
 			ereport(ERROR,
 					(errcode(ERRCODE_CHECK_VIOLATION),
 					 errmsg("accounts can only be opened by topup.open_account()")));
@@ -610,7 +644,7 @@ topup_ledger_guard(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = TriggerStart(fcinfo, "topup_ledger_guard");
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) &&
-		(TopupIsInternal() || TopupIsCopyFrom()))
+		(TopupIsInternal() || TopupIsCopyFrom(trigdata->tg_relation)))
 		return ReturnRow(trigdata);
 
 	ereport(ERROR,
@@ -651,7 +685,7 @@ topup_orders_guard(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
-		if (!internal && !TopupIsCopyFrom())
+		if (!internal && !TopupIsCopyFrom(trigdata->tg_relation))
 			ereport(ERROR,
 					(errcode(ERRCODE_CHECK_VIOLATION),
 					 errmsg("orders can only be created by the extension's functions")));
@@ -724,7 +758,7 @@ ExtensionOnlyRows(FunctionCallInfo fcinfo, const char *name, const char *detail,
 	TriggerData *trigdata = TriggerStart(fcinfo, name);
 
 	if (TopupIsInternal() ||
-		(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && TopupIsCopyFrom()))
+		(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && TopupIsCopyFrom(trigdata->tg_relation)))
 		return ReturnRow(trigdata);
 
 	ereport(ERROR,
@@ -746,6 +780,18 @@ topup_slots_guard(PG_FUNCTION_ARGS)
 	return ExtensionOnlyRows(fcinfo, "topup_slots_guard",
 							 "Master balances and fee accounts move only with ledger entries of orders and fundings.",
 							 "Use topup.fund_master() to add money.");
+}
+
+/*
+ * topup.role_bindings and topup.audit_log: written by bind_role,
+ * unbind_role and the audit triggers only (or loaded by a restore).
+ */
+Datum
+topup_access_guard(PG_FUNCTION_ARGS)
+{
+	return ExtensionOnlyRows(fcinfo, "topup_access_guard",
+							 "Bindings and the audit log are written by the extension only.",
+							 "Use topup.bind_role() and topup.unbind_role().");
 }
 
 /*

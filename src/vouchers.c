@@ -24,12 +24,15 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "access.h"
 #include "crypto.h"
 #include "guard.h"
 #include "schema.h"
@@ -111,14 +114,14 @@ CheckPinDensity(int pin_length, int64 quantity)
 	rc = SPI_execute_with_args("SELECT pg_catalog.count(*) FROM topup.vouchers "
 							   "WHERE pin_length OPERATOR(pg_catalog.=) $1",
 							   1, (Oid[]) {INT2OID}, (Datum[]) {Int16GetDatum((int16) pin_length)},
-							   NULL, true, 0);
+							   NULL, false, 0);
 	TopupSPICheck(rc, SPI_OK_SELECT, "counting vouchers");
 	if ((double) (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) +
 				  quantity) <= topup_max_pin_density * pow(10.0, pin_length))
 		return;
 
 	rc = SPI_execute("SELECT pin_length::integer, pg_catalog.count(*) FROM topup.vouchers v "
-					 "WHERE " TOPUP_VOUCHER_LIVE_SQL("v") " GROUP BY pin_length", true, 0);
+					 "WHERE " TOPUP_VOUCHER_LIVE_SQL("v") " GROUP BY pin_length", false, 0);
 	TopupSPICheck(rc, SPI_OK_SELECT, "counting live vouchers");
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -327,7 +330,7 @@ GenerateVouchers(FunctionCallInfo fcinfo, Oid queue)
 
 	SPI_connect();
 
-	TopupRequireClient(client_id);
+	TopupRequireClient(fcinfo, client_id);
 	minor = TopupRequireCurrency(currency);
 	amount = TopupCheckAmount(PG_GETARG_DATUM(2), minor, &ok);
 	if (!ok)
@@ -344,7 +347,7 @@ GenerateVouchers(FunctionCallInfo fcinfo, Oid queue)
 
 		rc = SPI_execute_with_args("SELECT 1 FROM topup.resellers "
 								   "WHERE client_id OPERATOR(pg_catalog.=) $1 AND reseller OPERATOR(pg_catalog.=) $2",
-								   2, rtypes, rvalues, NULL, true, 1);
+								   2, rtypes, rvalues, NULL, false, 1);
 		TopupSPICheck(rc, SPI_OK_SELECT, "reseller look-up");
 		if (SPI_processed == 0)
 			ereport(ERROR,
@@ -577,34 +580,61 @@ topup_export_vouchers(PG_FUNCTION_ARGS)
 	char	   *series = NormalizeSeries(text_to_cstring(PG_GETARG_TEXT_PP(0)), &code);
 	Tuplestorestate *store;
 	TupleDesc	tupdesc;
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		args[2];
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTARRAYOID};
+	Datum		args[3] = {0, 0, 0};
+	char		nulls[3] = {' ', ' ', 'n'};
+	TopupScope	scope;
 	Portal		portal;
 	int			rc;
 
-	store = TopupMaterialize(fcinfo, &tupdesc);
+	/*
+	 * The plaintext PINs go into a tuplestore that never spills to a
+	 * temporary file (a function scan hands this very tuplestore to the
+	 * query): the series is held in memory instead.
+	 */
+	store = TopupMaterialize(fcinfo, &tupdesc, MAX_KILOBYTES);
 	args[0] = CStringGetTextDatum(client_id);
 	args[1] = CStringGetTextDatum(series);
 
 	SPI_connect();
-	rc = SPI_execute_with_args("SELECT 1 FROM topup.series "
-							   "WHERE client_id OPERATOR(pg_catalog.=) $1 AND series OPERATOR(pg_catalog.=) $2",
-							   2, argtypes, args, NULL, true, 1);
+	/* a reseller exports only its own cards (access.c) */
+	TopupAuthorize(fcinfo, client_id, &scope);
+	if (!TopupClientExists(client_id))
+		TopupUnknownClient(client_id);
+	if (!scope.all)
+	{
+		ListCell   *lc;
+		Datum	   *elems = palloc(list_length(scope.resellers) * sizeof(Datum));
+		int			n = 0;
+
+		foreach(lc, scope.resellers)
+			elems[n++] = CStringGetTextDatum((char *) lfirst(lc));
+		args[2] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+		nulls[2] = ' ';
+	}
+	rc = SPI_execute_with_args("SELECT 1 FROM topup.series s "
+							   "WHERE s.client_id OPERATOR(pg_catalog.=) $1 AND s.series OPERATOR(pg_catalog.=) $2 "
+							   "  AND ($3 IS NULL OR EXISTS (SELECT 1 FROM topup.vouchers v "
+							   "         WHERE v.client_id OPERATOR(pg_catalog.=) $1 "
+							   "           AND v.series OPERATOR(pg_catalog.=) $2 "
+							   "           AND v.reseller OPERATOR(pg_catalog.=) ANY ($3)))",
+							   3, argtypes, args, nulls, false, 1);
 	TopupSPICheck(rc, SPI_OK_SELECT, "series look-up");
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("voucher series \"%s\" does not exist", series)));
 
-	/* a cursor keeps memory flat for large series */
+	/* a cursor keeps the read side flat for large series */
 	portal = SPI_cursor_open_with_args(NULL,
 									   "SELECT serial, pin_cipher, pin_hash, amount, currency, "
 									   "       expires_at, reseller, status "
 									   "  FROM topup.vouchers "
 									   " WHERE client_id OPERATOR(pg_catalog.=) $1 "
 									   "   AND series OPERATOR(pg_catalog.=) $2 "
+									   "   AND ($3 IS NULL OR reseller OPERATOR(pg_catalog.=) ANY ($3)) "
 									   " ORDER BY serial",
-									   2, argtypes, args, NULL, true, 0);
+									   3, argtypes, args, nulls, false, 0);
 	for (;;)
 	{
 		uint64		i;

@@ -7,7 +7,7 @@
 -- Run with pg_prove in a database where topup is installed.
 --
 BEGIN;
-SELECT plan(138);
+SELECT plan(150);
 
 -- ---------------------------------------------------------------------------
 -- Extension
@@ -40,47 +40,55 @@ INSERT INTO spec_function VALUES
     ('serial_number', '{topup.voucher_serial}', 'topup.voucher_serial', 'bigint', false),
     ('make_serial', '{text,bigint}', 'series text, number bigint', 'topup.voucher_serial', false),
     ('create_client', '{text,text}', 'client_id text, name text DEFAULT NULL::text', 'void', true),
-    ('create_reseller', '{text,text}', $$reseller text, client_id text DEFAULT 'default'::text$$, 'void', true),
+    ('create_reseller', '{text,text}', $$reseller text, client_id text DEFAULT topup.current_client()$$, 'void', true),
     ('generate_vouchers', '{text,integer,numeric,text,integer,timestamptz,text,text}',
-     $$series text, quantity integer, amount numeric, currency text DEFAULT 'USD'::text, pin_length integer DEFAULT 12, expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, reseller text DEFAULT NULL::text, client_id text DEFAULT 'default'::text$$,
+     $$series text, quantity integer, amount numeric, currency text DEFAULT 'USD'::text, pin_length integer DEFAULT 12, expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, reseller text DEFAULT NULL::text, client_id text DEFAULT topup.current_client()$$,
      'topup.series_list', true),
     ('redeem_voucher', '{text,text,text,text,text}',
-     $$pin text, account_id text, idempotency_key text DEFAULT NULL::text, source text DEFAULT NULL::text, client_id text DEFAULT 'default'::text$$,
+     $$pin text, account_id text, idempotency_key text DEFAULT NULL::text, source text DEFAULT NULL::text, client_id text DEFAULT topup.current_client()$$,
      'topup.order_result', true),
     ('redeem_voucher_by_serial', '{topup.voucher_serial,text,text,text}',
-     $$serial topup.voucher_serial, account_id text, idempotency_key text DEFAULT NULL::text, client_id text DEFAULT 'default'::text$$,
+     $$serial topup.voucher_serial, account_id text, idempotency_key text DEFAULT NULL::text, client_id text DEFAULT topup.current_client()$$,
      'topup.order_result', true),
     ('expire_vouchers', '{integer}', 'max_rows integer DEFAULT 100000', 'bigint', true),
     ('schedule_expiry', '{text}', $$schedule text DEFAULT '*/5 * * * *'::text$$, 'bigint', false),
-    ('export_vouchers', '{text,text}', $$series text, client_id text DEFAULT 'default'::text$$,
+    ('export_vouchers', '{text,text}', $$series text, client_id text DEFAULT topup.current_client()$$,
      'TABLE(serial topup.voucher_serial, pin text, amount numeric, currency text, expires_at timestamp with time zone, reseller text, status topup.voucher_status)',
      true),
     ('open_account', '{text,text,text,boolean,jsonb,text}',
-     $$account_id text, currency text, kind text DEFAULT 'customer'::text, active boolean DEFAULT true, customer_info jsonb DEFAULT NULL::jsonb, client_id text DEFAULT 'default'::text$$,
+     $$account_id text, currency text, kind text DEFAULT 'customer'::text, active boolean DEFAULT true, customer_info jsonb DEFAULT NULL::jsonb, client_id text DEFAULT topup.current_client()$$,
      'void', true),
     ('verify_ledger', '{}', '', 'TABLE(problem text, detail text)', true),
     ('fund_master', '{numeric,text,text,text}',
-     $$amount numeric, currency text, reference text, client_id text DEFAULT 'default'::text$$,
+     $$amount numeric, currency text, reference text, client_id text DEFAULT topup.current_client()$$,
      'numeric', true),
     ('set_pricing', '{text,numeric,numeric,numeric,numeric,text}',
-     $$currency text, min_amount numeric, max_amount numeric, fee_fixed numeric DEFAULT 0, fee_percent numeric DEFAULT 0, client_id text DEFAULT 'default'::text$$,
+     $$currency text, min_amount numeric, max_amount numeric, fee_fixed numeric DEFAULT 0, fee_percent numeric DEFAULT 0, client_id text DEFAULT topup.current_client()$$,
      'void', true),
     ('topup_card', '{text,numeric,text,text,boolean,jsonb,text,text,text}',
-     $$account_id text, amount numeric, idempotency_key text, currency text DEFAULT NULL::text, activate boolean DEFAULT false, customer_info jsonb DEFAULT NULL::jsonb, entry_type text DEFAULT 'K'::text, channel text DEFAULT NULL::text, client_id text DEFAULT 'default'::text$$,
+     $$account_id text, amount numeric, idempotency_key text, currency text DEFAULT NULL::text, activate boolean DEFAULT false, customer_info jsonb DEFAULT NULL::jsonb, entry_type text DEFAULT 'K'::text, channel text DEFAULT NULL::text, client_id text DEFAULT topup.current_client()$$,
      'topup.order_result', true),
-    ('check_order', '{bigint,text}', $$order_id bigint, client_id text DEFAULT 'default'::text$$,
+    ('check_order', '{bigint,text}', $$order_id bigint, client_id text DEFAULT topup.current_client()$$,
      'topup.order_result', true),
     ('check_order', '{text,text,text}',
-     $$idempotency_key text, order_type text DEFAULT 'card_topup'::text, client_id text DEFAULT 'default'::text$$,
+     $$idempotency_key text, order_type text DEFAULT 'card_topup'::text, client_id text DEFAULT topup.current_client()$$,
      'topup.order_result', true),
-    ('order_json', '{bigint,text}', $$order_id bigint, client_id text DEFAULT 'default'::text$$,
-     'jsonb', true);
+    ('order_json', '{bigint,text}', $$order_id bigint, client_id text DEFAULT topup.current_client()$$,
+     'jsonb', true),
+    -- §8: bind_role and unbind_role name the client granted, so their default is fixed
+    ('current_client', '{}', '', 'text', false),
+    ('bind_role', '{regrole,text,text,text}',
+     $$role regrole, duty text, client_id text DEFAULT 'default'::text, reseller text DEFAULT NULL::text$$,
+     'void', true),
+    ('unbind_role', '{regrole,text,text,text}',
+     $$role regrole, duty text, client_id text DEFAULT 'default'::text, reseller text DEFAULT NULL::text$$,
+     'void', true);
 
 CREATE FUNCTION pg_temp.fn_oid(f spec_function) RETURNS regprocedure LANGUAGE sql AS $$
     SELECT to_regprocedure(format('topup.%I(%s)', f.name, array_to_string(f.argtypes, ',')))
 $$;
 
--- 19 functions x 4
+-- 22 functions x 4
 SELECT has_function('topup', name, argtypes::name[], format('function topup.%s(%s) exists', name, array_to_string(argtypes, ', ')))
   FROM spec_function ORDER BY name, argtypes;
 SELECT is(pg_get_function_arguments(pg_temp.fn_oid(f)), f.arguments,
@@ -90,10 +98,12 @@ SELECT is(pg_get_function_result(pg_temp.fn_oid(f)), f.result,
           format('topup.%s(%s) returns %s', f.name, array_to_string(f.argtypes, ', '), f.result))
   FROM spec_function f ORDER BY name, argtypes;
 SELECT is((SELECT ROW(p.prosecdef, p.proconfig)::text FROM pg_proc p WHERE p.oid = pg_temp.fn_oid(f)),
-          CASE WHEN f.definer THEN ROW(true, '{"search_path=pg_catalog, pg_temp"}'::text[])::text
+          CASE WHEN f.definer
+               THEN ROW(true, '{"search_path=pg_catalog, pg_temp",log_min_error_statement=panic}'::text[])::text
                ELSE ROW(false, NULL::text[])::text END,
           format('topup.%s(%s) is %s', f.name, array_to_string(f.argtypes, ', '),
-                 CASE WHEN f.definer THEN 'SECURITY DEFINER with search_path = pg_catalog, pg_temp'
+                 CASE WHEN f.definer THEN 'SECURITY DEFINER with search_path = pg_catalog, pg_temp, '
+                                          'its errors'' statements kept out of the log'
                       ELSE 'SECURITY INVOKER' END))
   FROM spec_function f ORDER BY name, argtypes;
 
@@ -110,7 +120,7 @@ SELECT is_definer('topup', '_pin_masked', ARRAY['bytea', 'bytea']::name[],
 -- every SECURITY DEFINER function of the schema pins its search_path
 SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
                  WHERE p.pronamespace = 'topup'::regnamespace AND p.prosecdef
-                   AND p.proconfig IS DISTINCT FROM '{"search_path=pg_catalog, pg_temp"}'::text[]
+                   AND (p.proconfig IS NULL OR p.proconfig[1] IS DISTINCT FROM 'search_path=pg_catalog, pg_temp')
                  ORDER BY 1),
           '{}'::text[], 'every SECURITY DEFINER function sets search_path = pg_catalog, pg_temp');
 

@@ -87,7 +87,7 @@ SELECT ok(NOT has_function_privilege('tu_nobody', 'topup.redeem_voucher(text, te
 SET LOCAL ROLE tu_nobody;
 SELECT throws_ok('SELECT * FROM topup.secret', '42501', 'permission denied for schema topup',
                  'tu_nobody cannot read topup.secret (no schema USAGE)');
-SELECT throws_ok($$SELECT * FROM topup.redeem_voucher('123456789012', 'acc')$$, '42501', NULL,
+SELECT throws_ok($$SELECT * FROM topup.redeem_voucher('123456789012', 'acc', client_id => 'default')$$, '42501', NULL,
                  'tu_nobody cannot redeem');
 RESET ROLE;
 
@@ -102,10 +102,10 @@ SELECT throws_ok('SELECT * FROM topup.voucher_list', '42501', 'permission denied
                  'tu_nobody cannot read topup.voucher_list');
 SELECT throws_ok('UPDATE topup.vouchers SET status = status', '42501', 'permission denied for table vouchers',
                  'tu_nobody cannot update topup.vouchers');
-SELECT throws_ok($$SELECT * FROM topup.export_vouchers('101')$$, '42501',
+SELECT throws_ok($$SELECT * FROM topup.export_vouchers('101', 'default')$$, '42501',
                  'permission denied for function export_vouchers',
                  'tu_nobody cannot export PINs');
-SELECT throws_ok($$SELECT * FROM topup.redeem_voucher('123456789012', 'acc')$$, '42501',
+SELECT throws_ok($$SELECT * FROM topup.redeem_voucher('123456789012', 'acc', client_id => 'default')$$, '42501',
                  'permission denied for function redeem_voucher',
                  'tu_nobody cannot redeem');
 SELECT throws_ok($$SELECT topup.generate_vouchers('101', 1, 10)$$, '42501',

@@ -16,7 +16,7 @@ COMMENT ON FUNCTION topup._pin_masked(bytea, bytea) IS 'internal: the PIN with a
 CREATE FUNCTION topup._secret_guard() RETURNS trigger
     AS 'MODULE_PATHNAME', 'topup_secret_guard' LANGUAGE C;
 CREATE FUNCTION topup._vouchers_guard() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'topup_vouchers_guard_0_3_1' LANGUAGE C;
+    AS 'MODULE_PATHNAME', 'topup_vouchers_guard_0_4_0' LANGUAGE C;
 CREATE FUNCTION topup._accounts_guard() RETURNS trigger
     AS 'MODULE_PATHNAME', 'topup_accounts_guard' LANGUAGE C;
 CREATE FUNCTION topup._ledger_guard() RETURNS trigger
@@ -70,3 +70,36 @@ CREATE TRIGGER voucher_expiry_guard BEFORE INSERT OR UPDATE OR DELETE ON topup.v
     FOR EACH ROW EXECUTE FUNCTION topup._expiry_guard();
 CREATE TRIGGER voucher_expiry_truncate_guard BEFORE TRUNCATE ON topup.voucher_expiry
     FOR EACH STATEMENT EXECUTE FUNCTION topup._expiry_guard();
+
+-- What a statement changed in vouchers or accounts, set-based from its
+-- transition tables: due dates for the expiry queue, the audit log of an
+-- admin's direct changes.  Written with the extension owner's rights, so a
+-- bound admin's mass edit works as the owner's does.
+CREATE FUNCTION topup._vouchers_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'topup_vouchers_changed' LANGUAGE C;
+COMMENT ON FUNCTION topup._vouchers_changed() IS 'internal trigger: queues the due dates a statement gave live vouchers and audits an admin''s changes';
+CREATE TRIGGER vouchers_changed AFTER UPDATE ON topup.vouchers
+    REFERENCING OLD TABLE AS old_vouchers NEW TABLE AS new_vouchers
+    FOR EACH STATEMENT EXECUTE FUNCTION topup._vouchers_changed();
+CREATE TRIGGER vouchers_deleted AFTER DELETE ON topup.vouchers
+    REFERENCING OLD TABLE AS old_vouchers
+    FOR EACH STATEMENT EXECUTE FUNCTION topup._vouchers_changed();
+CREATE FUNCTION topup._accounts_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'topup_accounts_changed' LANGUAGE C;
+COMMENT ON FUNCTION topup._accounts_changed() IS 'internal trigger: audits an admin''s changes of accounts';
+CREATE TRIGGER accounts_changed AFTER UPDATE ON topup.accounts
+    REFERENCING OLD TABLE AS old_accounts NEW TABLE AS new_accounts
+    FOR EACH STATEMENT EXECUTE FUNCTION topup._accounts_changed();
+
+-- role_bindings and audit_log: written by the extension only (or a restore)
+CREATE FUNCTION topup._access_guard() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'topup_access_guard' LANGUAGE C;
+COMMENT ON FUNCTION topup._access_guard() IS 'internal trigger: bindings and the audit log are written only by the extension';
+CREATE TRIGGER role_bindings_guard BEFORE INSERT OR UPDATE OR DELETE ON topup.role_bindings
+    FOR EACH ROW EXECUTE FUNCTION topup._access_guard();
+CREATE TRIGGER role_bindings_truncate_guard BEFORE TRUNCATE ON topup.role_bindings
+    FOR EACH STATEMENT EXECUTE FUNCTION topup._access_guard();
+CREATE TRIGGER audit_log_guard BEFORE INSERT OR UPDATE OR DELETE ON topup.audit_log
+    FOR EACH ROW EXECUTE FUNCTION topup._access_guard();
+CREATE TRIGGER audit_log_truncate_guard BEFORE TRUNCATE ON topup.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION topup._access_guard();

@@ -4,7 +4,7 @@
 
 CREATE FUNCTION topup.expire_vouchers(max_rows integer DEFAULT 100000) RETURNS bigint
     AS 'MODULE_PATHNAME', 'topup_expire_vouchers_0_3_1' LANGUAGE C VOLATILE STRICT
-    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET log_min_error_statement = panic;
 COMMENT ON FUNCTION topup.expire_vouchers(integer) IS 'mark up to max_rows due new/blocked vouchers expired; returns how many';
 
 -- Not SECURITY DEFINER: a procedure that commits cannot be.  It calls

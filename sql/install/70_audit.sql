@@ -2,11 +2,12 @@
 -- Audit
 -- ---------------------------------------------------------------------------
 
-CREATE FUNCTION topup.verify_ledger() RETURNS TABLE (problem text, detail text)
+-- Every broken invariant, with the client it belongs to (owner only).
+CREATE FUNCTION topup._ledger_problems() RETURNS TABLE (client_id text, problem text, detail text)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
     -- each account's balance equals the sum of its ledger entries
-    SELECT 'balance_mismatch',
+    SELECT a.client_id, 'balance_mismatch',
            pg_catalog.format('account %s of client %s has balance %s but its ledger sums to %s',
                              a.account_id, a.client_id, a.balance, COALESCE(l.total, 0))
       FROM topup.accounts a
@@ -17,7 +18,7 @@ AS $$
      WHERE a.balance <> COALESCE(l.total, 0)
     UNION ALL
     -- each master balance and fee account equals the sum of its entries
-    SELECT 'balance_mismatch',
+    SELECT COALESCE(s.client_id, l.client_id), 'balance_mismatch',
            pg_catalog.format('%s balance of client %s in %s is %s but its ledger sums to %s',
                              COALESCE(s.book, l.book), COALESCE(s.client_id, l.client_id),
                              COALESCE(s.currency, l.currency), COALESCE(s.total, 0), COALESCE(l.total, 0))
@@ -30,7 +31,7 @@ AS $$
      WHERE COALESCE(s.total, 0) <> COALESCE(l.total, 0)
     UNION ALL
     -- ledger entries of accounts that do not exist
-    SELECT 'orphan_entry',
+    SELECT l.client_id, 'orphan_entry',
            pg_catalog.format('ledger entry %s names account %s of client %s, which does not exist',
                              l.entry_id, l.account_id, l.client_id)
       FROM topup.ledger l
@@ -39,7 +40,7 @@ AS $$
                         WHERE a.client_id = l.client_id AND a.account_id = l.account_id)
     UNION ALL
     -- each order's (and funding's) entries sum to zero per currency
-    SELECT 'unbalanced_order',
+    SELECT pg_catalog.min(client_id), 'unbalanced_order',
            pg_catalog.format('entries of order %s sum to %s %s instead of zero',
                              order_id, pg_catalog.sum(amount), currency)
       FROM topup.ledger
@@ -47,7 +48,7 @@ AS $$
      GROUP BY order_id, currency
     HAVING pg_catalog.sum(amount) <> 0
     UNION ALL
-    SELECT 'unbalanced_funding',
+    SELECT pg_catalog.min(client_id), 'unbalanced_funding',
            pg_catalog.format('entries of funding %s sum to %s %s instead of zero',
                              funding_id, pg_catalog.sum(amount), currency)
       FROM topup.ledger
@@ -56,39 +57,39 @@ AS $$
     HAVING pg_catalog.sum(amount) <> 0
     UNION ALL
     -- no balance is negative
-    SELECT 'negative_balance',
+    SELECT client_id, 'negative_balance',
            pg_catalog.format('account %s of client %s has negative balance %s',
                              account_id, client_id, balance)
       FROM topup.accounts
      WHERE balance < 0
     UNION ALL
-    SELECT 'negative_balance',
+    SELECT client_id, 'negative_balance',
            pg_catalog.format('%s slot %s of client %s in %s has negative balance %s',
                              book, slot, client_id, currency, balance)
       FROM topup.balance_slots
      WHERE balance < 0
     UNION ALL
     -- each completed order has its entries, each failed order none
-    SELECT 'completed_without_entries',
+    SELECT o.client_id, 'completed_without_entries',
            pg_catalog.format('completed order %s has no ledger entries', o.order_id)
       FROM topup.orders o
      WHERE o.status = 'completed'
        AND NOT EXISTS (SELECT 1 FROM topup.ledger l WHERE l.order_id = o.order_id)
     UNION ALL
-    SELECT 'failed_with_entries',
+    SELECT o.client_id, 'failed_with_entries',
            pg_catalog.format('%s order %s has ledger entries', o.status, o.order_id)
       FROM topup.orders o
      WHERE o.status <> 'completed'
        AND EXISTS (SELECT 1 FROM topup.ledger l WHERE l.order_id = o.order_id)
     UNION ALL
-    SELECT 'entries_without_order',
+    SELECT l.client_id, 'entries_without_order',
            pg_catalog.format('ledger entry %s belongs to order %s, which does not exist',
                              l.entry_id, l.order_id)
       FROM topup.ledger l
      WHERE l.order_id IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM topup.orders o WHERE o.order_id = l.order_id)
     UNION ALL
-    SELECT 'entries_without_funding',
+    SELECT l.client_id, 'entries_without_funding',
            pg_catalog.format('ledger entry %s belongs to funding %s, which does not exist',
                              l.entry_id, l.funding_id)
       FROM topup.ledger l
@@ -96,7 +97,7 @@ AS $$
        AND NOT EXISTS (SELECT 1 FROM topup.fundings f WHERE f.funding_id = l.funding_id)
     UNION ALL
     -- a completed redeem credits exactly its amount to its account
-    SELECT 'redeem_credit_mismatch',
+    SELECT o.client_id, 'redeem_credit_mismatch',
            pg_catalog.format('completed redeem order %s of %s %s credited %s to account %s',
                              o.order_id, o.amount, o.currency, COALESCE(c.total, 0), o.account_id)
       FROM topup.orders o
@@ -109,7 +110,7 @@ AS $$
     UNION ALL
     -- a completed top-up credits its amount to the card, charges amount + fee
     -- to the master balance and credits the fee; before - after = amount + fee
-    SELECT 'topup_entries_mismatch',
+    SELECT o.client_id, 'topup_entries_mismatch',
            pg_catalog.format('completed top-up %s of %s + fee %s %s: card %s, master %s, fee %s, balance %s -> %s',
                              o.order_id, o.amount, o.fee, o.currency, COALESCE(e.card, 0),
                              COALESCE(e.master, 0), COALESCE(e.fee, 0),
@@ -130,7 +131,7 @@ AS $$
             OR o.master_balance_after < 0)
     UNION ALL
     -- each activated voucher has a completed redeem order for its amount
-    SELECT 'voucher_without_order',
+    SELECT v.client_id, 'voucher_without_order',
            pg_catalog.format('activated voucher %s of client %s has no completed redeem order for %s %s',
                              v.serial, v.client_id, v.amount, v.currency)
       FROM topup.vouchers v
@@ -143,5 +144,21 @@ AS $$
                           AND o.serial OPERATOR(topup.=) v.serial
                           AND o.amount = v.amount
                           AND o.currency = v.currency)
+$$;
+COMMENT ON FUNCTION topup._ledger_problems() IS 'internal: every broken invariant of balances, ledger, orders and vouchers, with its client';
+
+CREATE FUNCTION topup._forget_dropped_roles() RETURNS void
+    AS 'MODULE_PATHNAME', 'topup_forget_dropped_roles' LANGUAGE C VOLATILE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION topup._forget_dropped_roles() IS 'internal: remove the bindings of roles that no longer exist';
+
+-- The auditor's view of it: the problems of the caller's clients (all of
+-- them for the owner).  It also removes the bindings of dropped roles.
+CREATE FUNCTION topup.verify_ledger() RETURNS TABLE (problem text, detail text)
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp SET log_min_error_statement = panic
+AS $$
+    SELECT topup._forget_dropped_roles();
+    SELECT p.problem, p.detail FROM topup._ledger_problems() p WHERE topup._visible(p.client_id, NULL);
 $$;
 COMMENT ON FUNCTION topup.verify_ledger() IS 'audit: one row per broken invariant of balances, ledger, orders and vouchers; empty when all holds';
