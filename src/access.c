@@ -632,8 +632,8 @@ GrantStatement(bool grant, HeapTuple row, TupleDesc desc, const char *role)
 
 #define GRANT_ROW_SQL \
 	"SELECT g.privilege, g.object_kind, g.object, " \
-	"       pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.quote_ident(c) " \
-	"                                          FROM pg_catalog.unnest(g.columns) AS c), ', ') " \
+	"       NULLIF(pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.quote_ident(c) " \
+	"                                                 FROM pg_catalog.unnest(g.columns) AS c), ', '), '') " \
 	"  FROM topup.duty_grants g "
 
 /* Grant a role what a duty needs. */

@@ -261,15 +261,50 @@ SELECT count(*) AS public_relations FROM pg_class c
 SELECT source, target, path FROM pg_extension_update_paths('topup') WHERE path IS NOT NULL ORDER BY source, target;
 
 --
--- Upgrade 0.3.0 -> 0.3.1 (the default version).  A database upgraded from
+-- Upgrade 0.3.0 -> 0.3.1, then to 0.4.0 (the default version).  A database upgraded from
 -- 0.1.0 must end with exactly the catalog that a fresh install of the
 -- default version makes (sql/install/ and sql/upgrade/ describe one schema):
 -- every member object, column, constraint, index, trigger, function body,
 -- view, enum label, comment, privilege, option and dumped table, and the
 -- seeded reference rows.
 --
-ALTER EXTENSION topup UPDATE;
+ALTER EXTENSION topup UPDATE TO '0.3.1';
 SELECT extversion FROM pg_extension WHERE extname = 'topup';
+
+--
+-- Upgrade 0.3.1 -> 0.4.0 (access) with data in place: a role bound after
+-- the update works at once, acting for its client by default; its views
+-- show its client only; an admin's mass edit is audited and queued.
+--
+ALTER EXTENSION topup UPDATE TO '0.4.0';
+SELECT extversion FROM pg_extension WHERE extname = 'topup';
+SELECT count(*) AS bindings, (SELECT count(*) FROM topup.audit_log) AS audited FROM topup.role_bindings;
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS up_app, up_admin;
+RESET client_min_messages;
+CREATE ROLE up_app;
+CREATE ROLE up_admin;
+SELECT topup.bind_role('up_app', 'app', 't_upgrade');
+SELECT topup.bind_role('up_admin', 'admin', 't_upgrade');
+SELECT pin AS pinj FROM pins_before WHERE serial OPERATOR(topup.=) topup.make_serial('UPJ', 1) \gset
+SET ROLE up_app;
+SELECT topup.current_client();
+SELECT status, error_slug, client_id, serial, amount FROM topup.redeem_voucher(:'pinj', 'u_acc');
+SELECT status, error_slug, client_id, replayed FROM topup.redeem_voucher(:'pin1', 'u_acc', 'up-key-1');
+RESET ROLE;
+SET ROLE up_admin;
+SELECT client_id, series, quantity, new, activated FROM topup.series_list ORDER BY series;
+UPDATE topup.vouchers SET expires_at = now() + interval '5 days' WHERE series = 'UE3';
+RESET ROLE;
+SELECT role, action, target, new ? 'expires_at' AS new_expiry FROM topup.audit_log WHERE action = 'update' ORDER BY target;
+SELECT count(*) AS queued_ue3 FROM topup.voucher_expiry q
+  JOIN topup.vouchers v ON v.client_id = q.client_id AND v.serial OPERATOR(topup.=) q.serial
+ WHERE v.series = 'UE3' AND q.expires_at = v.expires_at;
+SELECT * FROM topup.verify_ledger();
+-- the roles go again (their privileges with them) before the catalogs are compared
+SELECT topup.unbind_role('up_app', 'app', 't_upgrade');
+SELECT topup.unbind_role('up_admin', 'admin', 't_upgrade');
+DROP ROLE up_app, up_admin;
 
 CREATE FUNCTION pg_temp.topup_catalog() RETURNS TABLE (kind text, name text, def text)
 LANGUAGE sql AS $$
@@ -288,7 +323,7 @@ LANGUAGE sql AS $$
     SELECT 'column', c.relname || '.' || a.attname,
            concat_ws(' | ', row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum),
                      format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity, a.attgenerated,
-                     pg_get_expr(d.adbin, d.adrelid), a.attacl::text, col_description(c.oid, a.attnum))
+                     pg_get_expr(d.adbin, d.adrelid), NULLIF(a.attacl::text, '{}'), col_description(c.oid, a.attnum))
       FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
       LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
      WHERE c.relnamespace = 'topup'::regnamespace
