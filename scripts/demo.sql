@@ -6,6 +6,10 @@
 SET client_min_messages = warning;
 CREATE EXTENSION topup CASCADE;
 RESET client_min_messages;
+-- the serial type's operators live in schema topup: put it on the path
+-- (for new sessions of this database, and for this one)
+ALTER DATABASE topup_demo SET search_path = "$user", public, topup;
+SET search_path = "$user", public, topup;
 \set QUIET off
 
 \echo
@@ -46,7 +50,7 @@ SELECT status, serial, amount, account_balance_after
 \echo
 \echo '== 5. Mass edit: block two cards, extend the rest of series 101, delete one'
 UPDATE topup.vouchers SET status = 'blocked'
- WHERE series = '101' AND status = 'new' AND topup.serial_number(serial) IN (7, 8);
+ WHERE serial IN ('101-00000073', '101-00000081') AND status = 'new';
 UPDATE topup.vouchers SET expires_at = now() + interval '180 days'
  WHERE series = '101' AND status = 'new';
 DELETE FROM topup.vouchers WHERE series = '101' AND topup.serial_number(serial) = 6;
@@ -109,6 +113,48 @@ SELECT jsonb_pretty(topup.order_json(order_id, 'acme-api') - 'created_at' - 'com
                     #- '{data,reference}')
   FROM topup.check_order('20250401123534801', 'card_topup', 'acme-api');
 SELECT * FROM topup.master_balances ORDER BY client_id, currency;
+
+\echo
+\echo '== 8. Roles bound to clients: the API client''s app, its staff, the corner shop, an auditor'
+\set QUIET on
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS acme_app, acme_staff, shop_till, acme_auditor;
+RESET client_min_messages;
+CREATE ROLE acme_app LOGIN;
+CREATE ROLE acme_staff LOGIN;
+CREATE ROLE shop_till LOGIN;
+CREATE ROLE acme_auditor LOGIN;
+\set QUIET off
+SELECT topup.bind_role('acme_app', 'app', 'acme-api');
+SELECT topup.bind_role('acme_staff', 'admin', 'acme-api');
+SELECT topup.bind_role('shop_till', 'reseller', 'default', 'corner-shop');
+SELECT topup.bind_role('acme_auditor', 'auditor', 'acme-api');
+SELECT role, duty, client_id, reseller FROM topup.role_bindings ORDER BY role::text;
+\echo '-- the app tops up without naming its client (client_id defaults to topup.current_client())'
+SET ROLE acme_app;
+SELECT topup.current_client();
+SELECT status, client_id, amount, fee, master_balance_after FROM topup.topup_card('914639258868516', 50, 'ord-5');
+\echo '-- another client is as unknown to it as one that does not exist'
+\set ON_ERROR_STOP off
+SELECT status FROM topup.topup_card('914639258868516', 50, 'ord-6', client_id => 'default');
+\set ON_ERROR_STOP on
+RESET ROLE;
+\echo '-- acme staff generate cards and mass-edit them; they see acme''s rows only'
+SET ROLE acme_staff;
+SELECT series, quantity FROM topup.generate_vouchers('ACME', 3, 20, 'USD', 12);
+UPDATE topup.vouchers SET expires_at = now() + interval '1 year' WHERE series = 'ACME' AND status = 'new';
+SELECT client_id, series, quantity, new, expires_min::date = (now() + interval '1 year')::date AS extended
+  FROM topup.series_list;
+RESET ROLE;
+\echo '-- the corner shop sees only its own cards'
+SET ROLE shop_till;
+SELECT series, status, count(*) FROM topup.voucher_list GROUP BY series, status ORDER BY 1, 2;
+RESET ROLE;
+\echo '-- the auditor reads acme''s audit log and ledger check'
+SET ROLE acme_auditor;
+SELECT role, action, target, new FROM topup.audit_log ORDER BY audit_id;
+SELECT count(*) AS problems FROM topup.verify_ledger();
+RESET ROLE;
 
 \echo
 \echo '== Admin view: voucher_list'
