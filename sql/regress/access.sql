@@ -418,3 +418,15 @@ SELECT client_id, account_id FROM topup.accounts WHERE client_id = 'acc_c';
 
 SELECT * FROM topup.verify_ledger();
 RESET search_path;
+
+-- the roles go again
+SET client_min_messages = warning;
+DROP OWNED BY acc_app, acc_admin, acc_reseller, acc_auditor, acc_provider, acc_nobody,
+    acc_multi, acc_group, acc_member, acc_noinherit;
+DROP ROLE acc_app, acc_admin, acc_reseller, acc_auditor, acc_provider, acc_nobody,
+    acc_multi, acc_member, acc_noinherit, acc_group;
+RESET client_min_messages;
+SELECT count(*) AS dangling FROM topup.role_bindings b
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = b.role);
+SELECT count(*) AS problems FROM topup.verify_ledger();
+SELECT count(*) AS bindings_left FROM topup.role_bindings;
