@@ -131,15 +131,15 @@ PG_FUNCTION_INFO_V1(topup_order_json);
  * The rest of a top-up, after DEBIT_SQL debited a slot: the master balance
  * after the order is the sum of the slots as this statement sees them
  * (this order's debit included).  $1 client, $2 currency, $3 card,
- * $4 amount, $5 fee, $6 amount + fee, $7 (unused), $8 order id, $9 key,
- * $10 request hash, $11 reference, $12 entry type, $13 channel,
- * $14 customer_info, $15 activates the card.
+ * $4 amount, $5 fee, $6 amount + fee, $7 order id, $8 key,
+ * $9 request hash, $10 reference, $11 entry type, $12 channel,
+ * $13 customer_info, $14 activates the card.
  */
 #define RECORD_SQL \
 	"WITH c AS (" \
 	"  UPDATE topup.accounts a SET balance = a.balance + $4, status = 'active', " \
-	"         customer_info = CASE WHEN $14::jsonb IS NULL THEN a.customer_info " \
-	"                              ELSE COALESCE(a.customer_info, '{}'::jsonb) || $14::jsonb END " \
+	"         customer_info = CASE WHEN $13::jsonb IS NULL THEN a.customer_info " \
+	"                              ELSE COALESCE(a.customer_info, '{}'::jsonb) || $13::jsonb END " \
 	"   WHERE a.client_id = $1 AND a.account_id = $3 " \
 	"  RETURNING a.balance), " \
 	"t AS (" \
@@ -147,16 +147,16 @@ PG_FUNCTION_INFO_V1(topup_order_json);
 	"   WHERE s.client_id = $1 AND s.currency = $2 AND s.book = 'master'), " \
 	"l AS (" \
 	"  INSERT INTO topup.ledger (order_id, client_id, book, account_id, currency, amount, balance_after) " \
-	"  SELECT $8, $1, 'account', $3, $2, $4, c.balance FROM c " \
-	"  UNION ALL SELECT $8, $1, 'master', NULL, $2, - $6, t.after FROM t " \
-	"  UNION ALL SELECT $8, $1, 'fee', NULL, $2, $5, NULL WHERE $5 > 0), " \
+	"  SELECT $7, $1, 'account', $3, $2, $4, c.balance FROM c " \
+	"  UNION ALL SELECT $7, $1, 'master', NULL, $2, - $6, t.after FROM t " \
+	"  UNION ALL SELECT $7, $1, 'fee', NULL, $2, $5, NULL WHERE $5 > 0), " \
 	"o AS (" \
 	"  INSERT INTO topup.orders (order_id, order_type, status, topup_status, client_id, account_id, " \
 	"         amount, fee, currency, master_balance_before, master_balance_after, " \
 	"         account_balance_after, idempotency_key, request_hash, reference, entry_type, channel, " \
 	"         card_activated, created_at, completed_at) " \
-	"  SELECT $8, 'card_topup', 'completed', 'completed', $1, $3, $4, $5, $2, t.after + $6, t.after, " \
-	"         c.balance, $9, $10, $11, $12, $13, $15, pg_catalog.now(), pg_catalog.now() FROM t, c " \
+	"  SELECT $7, 'card_topup', 'completed', 'completed', $1, $3, $4, $5, $2, t.after + $6, t.after, " \
+	"         c.balance, $8, $9, $10, $11, $12, $14, pg_catalog.now(), pg_catalog.now() FROM t, c " \
 	"  ON CONFLICT (client_id, order_type, idempotency_key) DO NOTHING " \
 	"  RETURNING " TOPUP_ORDER_RESULT_COLUMNS ") " \
 	"SELECT o.* FROM (SELECT 1) AS one LEFT JOIN o ON true"
@@ -346,13 +346,14 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 	static SPIPlanPtr debit_plans[2] = {NULL, NULL};
 	static SPIPlanPtr record_plan = NULL;
 	static Oid	debit_types[5] = {TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, INT4OID};
-	static Oid	record_types[15] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, NUMERICOID,
-		INT4OID, INT8OID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BOOLOID};
+	static Oid	record_types[14] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, NUMERICOID,
+		INT8OID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BOOLOID};
 	Datum		debit_args[5];
 	HeapTuple	row;
 	TupleDesc	desc;
-	Datum		args[15];
-	char		nulls[15];
+	Datum		args[14];
+	char		nulls[14];
+	uint8		first_slot;
 	bool		isnull;
 	int			rc;
 	char	   *card_currency;
@@ -468,23 +469,23 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 	args[4] = fee;
 	args[5] = total;
 	TopupRandomBytes(&start, 1);
-	args[6] = Int32GetDatum(start % TOPUP_SLOTS);
-	args[7] = Int64GetDatum(TopupNextOrderId());
-	args[8] = CStringGetTextDatum(req->key);
-	args[9] = PointerGetDatum(TopupByteaFrom(req->request_hash, TOPUP_HASH_LEN));
+	first_slot = start % TOPUP_SLOTS;
+	args[6] = Int64GetDatum(TopupNextOrderId());
+	args[7] = CStringGetTextDatum(req->key);
+	args[8] = PointerGetDatum(TopupByteaFrom(req->request_hash, TOPUP_HASH_LEN));
 	TopupNewReference(reference);
-	args[10] = CStringGetTextDatum(reference);
-	args[11] = CStringGetTextDatum(req->entry_type);
-	args[12] = req->channel ? CStringGetTextDatum(req->channel) : (Datum) 0;
-	nulls[12] = req->channel ? ' ' : 'n';
-	args[13] = req->customer_info;
-	nulls[13] = req->customer_info ? ' ' : 'n';
-	args[14] = BoolGetDatum(strcmp(status, "inactive") == 0);
+	args[9] = CStringGetTextDatum(reference);
+	args[10] = CStringGetTextDatum(req->entry_type);
+	args[11] = req->channel ? CStringGetTextDatum(req->channel) : (Datum) 0;
+	nulls[11] = req->channel ? ' ' : 'n';
+	args[12] = req->customer_info;
+	nulls[12] = req->customer_info ? ' ' : 'n';
+	args[13] = BoolGetDatum(strcmp(status, "inactive") == 0);
 	debit_args[0] = args[0];
 	debit_args[1] = args[1];
 	debit_args[2] = total;
 	debit_args[3] = fee;
-	debit_args[4] = args[6];
+	debit_args[4] = Int32GetDatum(first_slot);
 
 	/*
 	 * Attempt 0 takes a free slot that covers the charge; attempt 1 waits
@@ -513,7 +514,7 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 			if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)) !=
 				(TopupNumericSign(fee) > 0 ? 1 : 0))
 				elog(ERROR, "topup: the fee was not credited");
-			rc = SPI_execute_plan(TopupPreparePlan(&record_plan, RECORD_SQL, 15, record_types),
+			rc = SPI_execute_plan(TopupPreparePlan(&record_plan, RECORD_SQL, 14, record_types),
 								  args, nulls, false, 0);
 			TopupSPICheck(rc, SPI_OK_SELECT, "top-up");
 			(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
