@@ -13,7 +13,8 @@
 #   BENCH_RUNS=3           repetitions of every measurement
 #   BENCH_WARMUP=5         seconds of each pgbench script run (not counted)
 #                          before the first measured run
-#   BENCH_QUANTITY=1000000 vouchers per generation (B1, the redeem pool, B3)
+#   BENCH_QUANTITY=1000000 vouchers per generation (B1, the redeem pool, B3,
+#                          B6)
 #   BENCH_EXT_VERSION      extension version to create (default: the
 #                          control file's default_version)
 #   TOPUP_PORT             port of the throwaway cluster (default here 54344)

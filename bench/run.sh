@@ -24,7 +24,8 @@
 # it one after the other, and ends with a summary table of all of them.
 # Results go to stdout and to bench/results/<UTC timestamp>.txt (gitignored).
 # Peak disk use is a few GB in the temporary directory; a full run at
-# BENCH_RUNS=3 takes about 11 minutes on 2 cores for B1-B3 and 12 more for B4.
+# BENCH_RUNS=3 takes about 11 minutes on 2 cores for B1-B3, 12 more for B4,
+# about as long as B2 for B5 and 3 minutes for B6.
 #
 # Adding a benchmark: a new file bench/b<N>_<name>.sh that sources
 # bench/lib.sh, calls bench_attach (and bench_knobs for its own settings),
@@ -51,7 +52,7 @@ describe() {
 list() {
 	local f
 	for f in $(bench_files); do
-		printf '%-4s %-22s %s\n' "$(bench_id_of "$f")" "bench/${f##*/}" "$(describe "$f" | sed 's/^B[0-9]* //')"
+		printf '%-4s %-26s %s\n' "$(bench_id_of "$f")" "bench/${f##*/}" "$(describe "$f" | sed 's/^B[0-9]* //')"
 	done
 }
 
