@@ -23,7 +23,11 @@ OBJS = \
 	src/schema.o \
 	src/rowops.o \
 	src/access.o \
-	src/audit.o
+	src/audit.o \
+	src/events.o \
+	src/provider.o \
+	src/reverse.o \
+	src/charge.o
 
 # sql/install/  the install script of the current version, in parts
 #               (one file per kind of object), concatenated in name order

@@ -444,6 +444,34 @@ TopupAuthorizeOwnerOnly(FunctionCallInfo fcinfo)
 		NoDutyAllows(fcinfo);
 }
 
+/*
+ * The clients the calling role may call the function being called for
+ * (NIL with *all set for the owner, who may for every client).
+ */
+List *
+TopupClientsFor(FunctionCallInfo fcinfo, bool *all)
+{
+	const RoleScope *rs;
+	List	   *clients = NIL;
+	int			mask;
+	int			i;
+
+	*all = !OidIsValid(TopupGetSchema()->role_bindings);
+	if (*all)
+		return NIL;
+	rs = ScopeOf(TopupCallingRole());
+	*all = rs->privileged;
+	if (*all)
+		return NIL;
+	mask = FunctionDutyMask(fcinfo->flinfo->fn_oid);
+	if (mask == 0)
+		NoDutyAllows(fcinfo);
+	for (i = 0; i < rs->nclients; i++)
+		if ((rs->clients[i].duties & mask & ~TOPUP_DUTY_RESELLER) != 0)
+			clients = lappend(clients, pstrdup(rs->clients[i].client_id));
+	return clients;
+}
+
 static void
 RequirePrivileged(const char *what)
 {

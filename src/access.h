@@ -49,6 +49,13 @@ extern bool TopupRolePrivileged(Oid role);
  */
 extern void TopupAuthorize(FunctionCallInfo fcinfo, const char *client_id, TopupScope *scope);
 
+/*
+ * The clients the calling role may call the function being called for (a
+ * function whose client_id may be NULL for "all of mine"): NIL with *all
+ * set for the owner.
+ */
+extern List *TopupClientsFor(FunctionCallInfo fcinfo, bool *all);
+
 /* For the owner's functions that act for no client: 42501 for anyone else. */
 extern void TopupAuthorizeOwnerOnly(FunctionCallInfo fcinfo);
 

@@ -29,6 +29,7 @@
 #include "utils/resowner.h"
 
 #include "crypto.h"
+#include "events.h"
 #include "guard.h"
 #include "master.h"
 #include "orders.h"
@@ -60,7 +61,8 @@ enum
 	C_MIN,
 	C_MAX,
 	C_FEE_FIXED,
-	C_FEE_PERCENT
+	C_FEE_PERCENT,
+	C_PROVIDER
 };
 
 static Datum TopupCard(FunctionCallInfo fcinfo, TopupRequest *req);
@@ -76,14 +78,24 @@ PG_FUNCTION_INFO_V1(topup_check_order_by_id);
 PG_FUNCTION_INFO_V1(topup_check_order_by_key);
 PG_FUNCTION_INFO_V1(topup_order_json);
 
-#define READ_SQL \
+/*
+ * The card, its currency, pricing and (from 0.5.0) whether the channel is
+ * a provider channel of the client.  provider is the select-list item and
+ * channels the join, or "false" and "" for the SQL of older versions.
+ */
+#define READ_SQL(provider, channels) \
 	"SELECT a.kind, a.status::text, a.currency, c.minor_units, p.client_id IS NOT NULL, " \
-	"       p.min_amount, p.max_amount, p.fee_fixed, p.fee_percent " \
+	"       p.min_amount, p.max_amount, p.fee_fixed, p.fee_percent, " provider " " \
 	"  FROM topup.accounts a " \
 	"  JOIN topup.currencies c ON c.code = a.currency " \
 	"  LEFT JOIN topup.pricing p ON p.client_id = a.client_id AND p.currency = a.currency " \
+	channels \
 	" WHERE a.client_id = $1 AND a.account_id = $2 " \
 	"   FOR NO KEY UPDATE OF a"
+#define READ_CHANNEL_SQL \
+	READ_SQL("COALESCE(ch.mode = 'provider', false)", \
+			 "  LEFT JOIN topup.channels ch ON ch.client_id = a.client_id AND ch.channel = $3 ")
+#define READ_NO_CHANNEL_SQL READ_SQL("false", "")
 
 /*
  * The top-up write, in two statements.  DEBIT_SQL takes the charge off a
@@ -110,6 +122,11 @@ PG_FUNCTION_INFO_V1(topup_order_json);
  * $1 client, $2 currency, $3 amount + fee, $4 fee, $5 first slot to try.
  * Returns the number of master and of fee slots changed.
  */
+/*
+ * $6 is the book the second slot belongs to: 'fee' (an instant top-up
+ * credits the fee) or 'hold' (a provider-backed one holds amount + fee, $4,
+ * until a worker reports).  The slot number is returned third.
+ */
 #define DEBIT_SQL(master_lock) \
 	"WITH ms AS (" \
 	"  SELECT slot FROM topup.balance_slots " \
@@ -122,10 +139,11 @@ PG_FUNCTION_INFO_V1(topup_order_json);
 	"  RETURNING s.slot), " \
 	"f AS (" \
 	"  UPDATE topup.balance_slots s SET balance = s.balance + $4 FROM m " \
-	"   WHERE s.client_id = $1 AND s.currency = $2 AND s.book = 'fee' AND s.slot = m.slot " \
+	"   WHERE s.client_id = $1 AND s.currency = $2 AND s.book = $6 AND s.slot = m.slot " \
 	"     AND $4 > 0 " \
 	"  RETURNING s.slot) " \
-	"SELECT (SELECT pg_catalog.count(*) FROM m), (SELECT pg_catalog.count(*) FROM f)"
+	"SELECT (SELECT pg_catalog.count(*) FROM m), (SELECT pg_catalog.count(*) FROM f), " \
+	"       (SELECT slot FROM m)"
 
 /*
  * The rest of a top-up, after DEBIT_SQL debited a slot: the master balance
@@ -135,7 +153,7 @@ PG_FUNCTION_INFO_V1(topup_order_json);
  * $9 request hash, $10 reference, $11 entry type, $12 channel,
  * $13 customer_info, $14 activates the card.
  */
-#define RECORD_SQL \
+#define RECORD_SQL(events) \
 	"WITH c AS (" \
 	"  UPDATE topup.accounts a SET balance = a.balance + $4, status = 'active', " \
 	"         customer_info = CASE WHEN $13::jsonb IS NULL THEN a.customer_info " \
@@ -158,17 +176,56 @@ PG_FUNCTION_INFO_V1(topup_order_json);
 	"  SELECT $7, 'card_topup', 'completed', 'completed', $1, $3, $4, $5, $2, t.after + $6, t.after, " \
 	"         c.balance, $8, $9, $10, $11, $12, $14, pg_catalog.now(), pg_catalog.now() FROM t, c " \
 	"  ON CONFLICT (client_id, order_type, idempotency_key) DO NOTHING " \
-	"  RETURNING " TOPUP_ORDER_RESULT_COLUMNS ") " \
-	"SELECT o.* FROM (SELECT 1) AS one LEFT JOIN o ON true"
+	"  RETURNING " TOPUP_ORDER_RESULT_COLUMNS ")" \
+	events \
+	" SELECT o.* FROM (SELECT 1) AS one LEFT JOIN o ON true"
 
-#define FAIL_SQL \
+/* From 0.5.0 a top-up writes its event and may raise master.low. */
+#define RECORD_EVENTS_SQL	TOPUP_ORDER_EVENTS_CTE MASTER_LOW_SQL
+
+/*
+ * The same for a provider-backed top-up: amount + fee went from the master
+ * slot to the hold slot of its number ($7 below is that slot); the card is
+ * activated and its customer_info merged now, credited when a worker reports
+ * the top-up completed.  The order is processing, topup_status new.
+ */
+#define RECORD_HOLD_SQL \
+	"WITH c AS (" \
+	"  UPDATE topup.accounts a SET status = 'active', " \
+	"         customer_info = CASE WHEN $13::jsonb IS NULL THEN a.customer_info " \
+	"                              ELSE COALESCE(a.customer_info, '{}'::jsonb) || $13::jsonb END " \
+	"   WHERE a.client_id = $1 AND a.account_id = $3 " \
+	"  RETURNING a.balance), " \
+	"t AS (" \
+	"  SELECT pg_catalog.sum(s.balance) AS after FROM topup.balance_slots s " \
+	"   WHERE s.client_id = $1 AND s.currency = $2 AND s.book = 'master'), " \
+	"l AS (" \
+	"  INSERT INTO topup.ledger (order_id, client_id, book, account_id, currency, amount, balance_after) " \
+	"  SELECT $7, $1, 'master', NULL, $2, - $6, t.after FROM t " \
+	"  UNION ALL SELECT $7, $1, 'hold', NULL, $2, $6, NULL), " \
+	"o AS (" \
+	"  INSERT INTO topup.orders (order_id, order_type, status, topup_status, client_id, account_id, " \
+	"         amount, fee, currency, master_balance_before, master_balance_after, " \
+	"         idempotency_key, request_hash, reference, entry_type, channel, " \
+	"         card_activated, created_at, attempts, hold_slot) " \
+	"  SELECT $7, 'card_topup', 'processing', 'new', $1, $3, $4, $5, $2, t.after + $6, t.after, " \
+	"         $8, $9, $10, $11, $12, $14, pg_catalog.now(), 0, $15 FROM t, c " \
+	"  ON CONFLICT (client_id, order_type, idempotency_key) DO NOTHING " \
+	"  RETURNING " TOPUP_ORDER_RESULT_COLUMNS ")" \
+	RECORD_EVENTS_SQL \
+	" SELECT o.* FROM (SELECT 1) AS one LEFT JOIN o ON true"
+
+#define FAIL_SQL(events) \
+	"WITH o AS (" \
 	"INSERT INTO topup.orders (order_id, order_type, status, topup_status, client_id, account_id, " \
 	"       amount, currency, error_slug, error_message, idempotency_key, request_hash, reference, " \
 	"       entry_type, channel, card_activated, created_at, failed_at) " \
 	"VALUES ($1, 'card_topup', 'failed', 'failed', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, " \
 	"        false, pg_catalog.now(), pg_catalog.now()) " \
 	"ON CONFLICT (client_id, order_type, idempotency_key) DO NOTHING " \
-	"RETURNING " TOPUP_ORDER_RESULT_COLUMNS
+	"RETURNING " TOPUP_ORDER_RESULT_COLUMNS ")" \
+	events \
+	" SELECT * FROM o"
 
 
 static int
@@ -217,10 +274,11 @@ static Datum
 StoreTopupFailure(FunctionCallInfo fcinfo, TopupRequest *req, const char *slug,
 				  const char *message, const char *currency)
 {
-	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr plans[2] = {NULL, NULL};
 	Datum		v[12];
 	char		n[12];
 	char		reference[TOPUP_REFERENCE_LEN + 1];
+	bool		lifecycle;
 	int			rc;
 
 	Oid			argtypes[12] = {INT8OID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID,
@@ -242,12 +300,16 @@ StoreTopupFailure(FunctionCallInfo fcinfo, TopupRequest *req, const char *slug,
 	v[11] = req->channel ? CStringGetTextDatum(req->channel) : (Datum) 0;
 	n[11] = req->channel ? ' ' : 'n';
 
-	rc = SPI_execute_plan(TopupPreparePlan(&plan, FAIL_SQL, 12, argtypes), v, n, false, 0);
-	TopupSPICheck(rc, SPI_OK_INSERT_RETURNING, "storing a failed top-up");
+	lifecycle = TopupHasLifecycle();
+	rc = SPI_execute_plan(TopupPreparePlan(&plans[lifecycle],
+										   lifecycle ? FAIL_SQL(TOPUP_ORDER_EVENTS_CTE) : FAIL_SQL(""),
+										   12, argtypes), v, n, false, 0);
+	TopupSPICheck(rc, SPI_OK_SELECT, "storing a failed top-up");
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not serialize access due to a concurrent request with the same idempotency key")));
+	TopupEventsWritten();
 	return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, false);
 }
 
@@ -342,17 +404,19 @@ TryWrite(SPIPlanPtr plan, Datum *args)
 static Datum
 TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 {
-	static SPIPlanPtr read_plan = NULL;
+	static SPIPlanPtr read_plans[2] = {NULL, NULL};
 	static SPIPlanPtr debit_plans[2] = {NULL, NULL};
-	static SPIPlanPtr record_plan = NULL;
-	static Oid	debit_types[5] = {TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, INT4OID};
-	static Oid	record_types[14] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, NUMERICOID,
-		INT8OID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BOOLOID};
-	Datum		debit_args[5];
+	static SPIPlanPtr record_plans[3] = {NULL, NULL, NULL};
+	bool		lifecycle;
+	static Oid	debit_types[6] = {TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, INT4OID, TEXTOID};
+	static Oid	record_types[15] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, NUMERICOID,
+		INT8OID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, BOOLOID, INT2OID};
+	Datum		debit_args[6];
+	bool		provider;
 	HeapTuple	row;
 	TupleDesc	desc;
-	Datum		args[14];
-	char		nulls[14];
+	Datum		args[15];
+	char		nulls[15];
 	uint8		first_slot;
 	bool		isnull;
 	int			rc;
@@ -374,8 +438,12 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 	/* the card, locked first (lock order: card, master slots, fee slot) */
 	args[0] = CStringGetTextDatum(req->client_id);
 	args[1] = CStringGetTextDatum(req->account_id);
-	rc = SPI_execute_plan(TopupPreparePlan(&read_plan, READ_SQL, 2, (Oid[]) {TEXTOID, TEXTOID}),
-						  args, NULL, false, 1);
+	args[2] = req->channel ? CStringGetTextDatum(req->channel) : (Datum) 0;
+	lifecycle = TopupHasLifecycle();
+	rc = SPI_execute_plan(TopupPreparePlan(&read_plans[lifecycle],
+										   lifecycle ? READ_CHANNEL_SQL : READ_NO_CHANNEL_SQL,
+										   3, (Oid[]) {TEXTOID, TEXTOID, TEXTOID}),
+						  args, req->channel ? NULL : "  n", false, 1);
 	TopupSPICheck(rc, SPI_OK_SELECT, "card look-up");
 
 	if (SPI_processed == 0 ||
@@ -402,6 +470,8 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 	desc = SPI_tuptable->tupdesc;
 	card_currency = SPI_getvalue(row, desc, C_CURRENCY);
 	status = SPI_getvalue(row, desc, C_STATUS);
+	/* a provider channel of the client makes the top-up provider-backed */
+	provider = DatumGetBool(SPI_getbinval(row, desc, C_PROVIDER, &isnull));
 	minor = DatumGetInt32(SPI_getbinval(row, desc, C_MINOR, &isnull));
 
 	/* a raised error: the amount has more decimals than its currency allows */
@@ -459,8 +529,8 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 	total = DirectFunctionCall2(numeric_add, req->amount, fee);
 
 	/* write: fast path, then (if no free slot covers it) the slow path */
-	(void) TopupPreparePlan(&debit_plans[0], DEBIT_SQL("FOR UPDATE SKIP LOCKED"), 5, debit_types);
-	(void) TopupPreparePlan(&debit_plans[1], DEBIT_SQL(""), 5, debit_types);
+	(void) TopupPreparePlan(&debit_plans[0], DEBIT_SQL("FOR UPDATE SKIP LOCKED"), 6, debit_types);
+	(void) TopupPreparePlan(&debit_plans[1], DEBIT_SQL(""), 6, debit_types);
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = CStringGetTextDatum(req->client_id);
 	args[1] = CStringGetTextDatum(card_currency);
@@ -484,8 +554,10 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 	debit_args[0] = args[0];
 	debit_args[1] = args[1];
 	debit_args[2] = total;
-	debit_args[3] = fee;
+	/* an instant top-up credits the fee slot, a provider-backed one holds the total */
+	debit_args[3] = provider ? total : fee;
 	debit_args[4] = Int32GetDatum(first_slot);
+	debit_args[5] = CStringGetTextDatum(provider ? "hold" : "fee");
 
 	/*
 	 * Attempt 0 takes a free slot that covers the charge; attempt 1 waits
@@ -510,16 +582,24 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 		}
 		if (done)
 		{
-			/* the fee slots exist with the master slots: a positive fee always lands */
+			/* the fee and hold slots exist with the master slots: a positive credit always lands */
 			if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)) !=
-				(TopupNumericSign(fee) > 0 ? 1 : 0))
-				elog(ERROR, "topup: the fee was not credited");
-			rc = SPI_execute_plan(TopupPreparePlan(&record_plan, RECORD_SQL, 14, record_types),
+				(TopupNumericSign(debit_args[3]) > 0 ? 1 : 0))
+				elog(ERROR, "topup: the %s was not credited", provider ? "hold" : "fee");
+			args[14] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+			/* instant before 0.5.0, instant, provider-backed */
+			rc = SPI_execute_plan(TopupPreparePlan(&record_plans[lifecycle + provider],
+												   provider ? RECORD_HOLD_SQL :
+												   lifecycle ? RECORD_SQL(RECORD_EVENTS_SQL) : RECORD_SQL(""),
+												   provider ? 15 : 14, record_types),
 								  args, nulls, false, 0);
 			TopupSPICheck(rc, SPI_OK_SELECT, "top-up");
 			(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 			if (isnull)
 				elog(ERROR, "topup: top-up order was not written");
+			TopupEventsWritten();
+			if (provider)
+				TopupOrdersClaimable(req->channel);
 			return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, false);
 		}
 	}
@@ -681,6 +761,35 @@ topup_check_order_by_key(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The CardTopupOrder document; data gains the lifecycle's attempts,
+ * provider_reference and reverses_order_id from 0.5.0 (lifecycle: those
+ * members, each after a comma, or "").
+ */
+#define ORDER_JSON_SQL(lifecycle) \
+	"WITH iso(f) AS (SELECT 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') " \
+	"SELECT pg_catalog.jsonb_build_object(" \
+	" 'order_id', o.order_id::text, " \
+	" 'order_type', o.order_type, " \
+	" 'status', o.status::text, " \
+	" 'card_id', o.account_id, " \
+	" 'balance_before', o.master_balance_before::text, " \
+	" 'balance_after', o.master_balance_after::text, " \
+	" 'last_error', o.error_message, " \
+	" 'last_error_slug', o.error_slug, " \
+	" 'data', pg_catalog.jsonb_build_object(" \
+	"      'amount', o.amount::text, 'fee', o.fee::text, 'currency', o.currency, " \
+	"      'entry_type', o.entry_type, 'channel', o.channel, 'reference', o.reference" lifecycle "), " \
+	" 'created_at', pg_catalog.to_char(o.created_at AT TIME ZONE 'UTC', iso.f), " \
+	" 'completed_at', pg_catalog.to_char(o.completed_at AT TIME ZONE 'UTC', iso.f), " \
+	" 'failed_at', pg_catalog.to_char(o.failed_at AT TIME ZONE 'UTC', iso.f), " \
+	" 'topup_status', o.topup_status::text) " \
+	"  FROM topup.orders o, iso " \
+	" WHERE o.order_id = $1 AND o.client_id = $2"
+#define ORDER_JSON_LIFECYCLE \
+	", 'attempts', o.attempts, 'provider_reference', o.provider_reference, " \
+	"'reverses_order_id', o.reverses_order_id::text"
+
+/*
  * topup.order_json(order_id, client_id): the CardTopupOrder document.
  * Amounts and balances are decimal strings, times ISO 8601 in UTC, and
  * absent values JSON null.
@@ -702,26 +811,7 @@ topup_order_json(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	TopupRequireClient(fcinfo, TextDatumGetCString(args[1]));
-	rc = SPI_execute_with_args(
-							   "WITH iso(f) AS (SELECT 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
-							   "SELECT pg_catalog.jsonb_build_object("
-							   " 'order_id', o.order_id::text, "
-							   " 'order_type', o.order_type, "
-							   " 'status', o.status::text, "
-							   " 'card_id', o.account_id, "
-							   " 'balance_before', o.master_balance_before::text, "
-							   " 'balance_after', o.master_balance_after::text, "
-							   " 'last_error', o.error_message, "
-							   " 'last_error_slug', o.error_slug, "
-							   " 'data', pg_catalog.jsonb_build_object("
-							   "      'amount', o.amount::text, 'fee', o.fee::text, 'currency', o.currency, "
-							   "      'entry_type', o.entry_type, 'channel', o.channel, 'reference', o.reference), "
-							   " 'created_at', pg_catalog.to_char(o.created_at AT TIME ZONE 'UTC', iso.f), "
-							   " 'completed_at', pg_catalog.to_char(o.completed_at AT TIME ZONE 'UTC', iso.f), "
-							   " 'failed_at', pg_catalog.to_char(o.failed_at AT TIME ZONE 'UTC', iso.f), "
-							   " 'topup_status', o.topup_status::text) "
-							   "  FROM topup.orders o, iso "
-							   " WHERE o.order_id = $1 AND o.client_id = $2",
+	rc = SPI_execute_with_args(TopupHasLifecycle() ? ORDER_JSON_SQL(ORDER_JSON_LIFECYCLE) : ORDER_JSON_SQL(""),
 							   2, (Oid[]) {INT8OID, TEXTOID}, args, NULL, false, 1);
 	TopupSPICheck(rc, SPI_OK_SELECT, "order look-up");
 	if (SPI_processed == 0)

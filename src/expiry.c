@@ -42,6 +42,7 @@
 #include "utils/wait_event.h"
 
 #include "access.h"
+#include "events.h"
 #include "guard.h"
 #include "rowops.h"
 #include "schema.h"
@@ -346,6 +347,29 @@ topup_run_expiry(PG_FUNCTION_ARGS)
 
 	start = GetCurrentTimestamp();
 	SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0);
+
+	/* first the voucher.expiring events that are due (from 0.5.0), in batches too */
+	while (TopupHasLifecycle())
+	{
+		volatile int64 n = 0;
+		int			saved = TopupEnterInternal();
+
+		PG_TRY();
+		{
+			n = TopupNoticeExpiring(batch);
+		}
+		PG_FINALLY();
+		{
+			TopupLeaveInternal(saved);
+		}
+		PG_END_TRY();
+		if (nonatomic)
+			SPI_commit();
+		if (n < batch)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+
 	for (;;)
 	{
 		Datum		arg = Int32GetDatum(batch);
@@ -371,33 +395,42 @@ topup_run_expiry(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* topup.schedule_expiry(schedule text) -> bigint job id */
-Datum
-topup_schedule_expiry(PG_FUNCTION_ARGS)
+/*
+ * Register command with pg_cron as job jobname (cron.schedule with a job
+ * name replaces that job instead of adding one); the job id.  A clear error
+ * with a hint when pg_cron is not installed in this database.
+ */
+int64
+TopupSchedule(const char *jobname, Datum schedule, const char *command)
 {
-	Datum		schedule = PG_GETARG_DATUM(0);
-	Oid			argtype = TEXTOID;
 	bool		isnull;
 	int64		jobid;
 	int			rc;
 
-	TopupAuthorizeOwnerOnly(fcinfo);
 	SPI_connect();
-	rc = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron'", true, 1);
+	rc = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron'", false, 1);
 	TopupSPICheck(rc, SPI_OK_SELECT, "pg_cron look-up");
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("pg_cron is not installed in this database"),
 				 errhint("Add pg_cron to shared_preload_libraries, set cron.database_name to this database, "
-						 "restart, and run CREATE EXTENSION pg_cron; or schedule CALL topup.run_expiry() "
-						 "with another scheduler.")));
-
-	/* cron.schedule with a job name replaces that job instead of adding one */
-	rc = SPI_execute_with_args("SELECT cron.schedule('topup-expiry', $1, 'CALL topup.run_expiry()')",
-							   1, &argtype, &schedule, NULL, false, 1);
+						 "restart, and run CREATE EXTENSION pg_cron; or schedule %s "
+						 "with another scheduler.", command)));
+	rc = SPI_execute_with_args("SELECT cron.schedule($1, $2, $3)",
+							   3, (Oid[]) {TEXTOID, TEXTOID, TEXTOID},
+							   (Datum[]) {CStringGetTextDatum(jobname), schedule, CStringGetTextDatum(command)},
+							   NULL, false, 1);
 	TopupSPICheck(rc, SPI_OK_SELECT, "cron.schedule");
 	jobid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
-	PG_RETURN_INT64(jobid);
+	return jobid;
+}
+
+/* topup.schedule_expiry(schedule text) -> bigint job id */
+Datum
+topup_schedule_expiry(PG_FUNCTION_ARGS)
+{
+	TopupAuthorizeOwnerOnly(fcinfo);
+	PG_RETURN_INT64(TopupSchedule("topup-expiry", PG_GETARG_DATUM(0), "CALL topup.run_expiry()"));
 }

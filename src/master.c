@@ -45,7 +45,7 @@ static Datum SetPricing(FunctionCallInfo fcinfo);
 PG_FUNCTION_INFO_V1(topup_fund_master);
 PG_FUNCTION_INFO_V1(topup_set_pricing);
 
-/* Ensure the master and fee slots of a client and currency exist. */
+/* Ensure the master, fee and hold slots of a client and currency exist. */
 void
 TopupEnsureSlots(Datum client_id, Datum currency)
 {
@@ -53,7 +53,13 @@ TopupEnsureSlots(Datum client_id, Datum currency)
 	Datum		args[2] = {client_id, currency};
 	int			rc;
 
-	rc = SPI_execute_with_args("INSERT INTO topup.balance_slots (client_id, currency, book, slot) "
+	/* the hold slots came with 0.5.0 */
+	rc = SPI_execute_with_args(TopupHasLifecycle() ?
+							   "INSERT INTO topup.balance_slots (client_id, currency, book, slot) "
+							   "SELECT $1, $2, b, s FROM unnest(ARRAY['master', 'fee', 'hold']) AS b, "
+							   "       generate_series(0, " CppAsString2(TOPUP_SLOTS) " - 1) AS s "
+							   "ON CONFLICT DO NOTHING" :
+							   "INSERT INTO topup.balance_slots (client_id, currency, book, slot) "
 							   "SELECT $1, $2, b, s FROM unnest(ARRAY['master', 'fee']) AS b, "
 							   "       generate_series(0, " CppAsString2(TOPUP_SLOTS) " - 1) AS s "
 							   "ON CONFLICT DO NOTHING",
@@ -238,7 +244,31 @@ FundMaster(FunctionCallInfo fcinfo)
 							   (Datum[]) {args[0], args[1], amount, total, args[4]},
 							   NULL, false, 0);
 	TopupSPICheck(rc, SPI_OK_INSERT, "recording the funding");
+	TopupMasterRaised(args[0], args[1]);
 	return total;
+}
+
+/*
+ * A master balance rose (a funding, a refund): if it is back at or above
+ * its threshold, the next fall below raises master.low again.  The caller
+ * is connected to SPI.
+ */
+void
+TopupMasterRaised(Datum client_id, Datum currency)
+{
+	int			rc;
+
+	if (!TopupHasLifecycle())
+		return;					/* thresholds came with 0.5.0 */
+	rc = SPI_execute_with_args("UPDATE topup.low_balances b SET low = false "
+							   " WHERE b.client_id = $1 AND b.currency = $2 AND b.low "
+							   "   AND b.threshold <= (SELECT COALESCE(pg_catalog.sum(s.balance), 0) "
+							   "                         FROM topup.balance_slots s "
+							   "                        WHERE s.client_id = $1 AND s.currency = $2 "
+							   "                          AND s.book = 'master')",
+							   2, (Oid[]) {TEXTOID, TEXTOID}, (Datum[]) {client_id, currency},
+							   NULL, false, 0);
+	TopupSPICheck(rc, SPI_OK_UPDATE, "resetting a low-balance threshold");
 }
 
 /* topup.fund_master(amount, currency, reference, client_id) -> numeric */

@@ -21,6 +21,8 @@
 #define ERRCODE_TOPUP_IDEMPOTENCY_KEY_REQUIRED	MAKE_SQLSTATE('T','U','0','1','3')
 #define ERRCODE_TOPUP_INVALID_AMOUNT			MAKE_SQLSTATE('T','U','0','1','4')
 #define ERRCODE_TOPUP_INVALID_ENTRY_TYPE		MAKE_SQLSTATE('T','U','0','1','5')
+#define ERRCODE_TOPUP_ORDER_ALREADY_FINAL		MAKE_SQLSTATE('T','U','0','2','2')
+#define ERRCODE_TOPUP_UNKNOWN_CHANNEL			MAKE_SQLSTATE('T','U','0','2','3')
 
 /* The order_result columns in order, for RETURNING and SELECT lists. */
 #define TOPUP_ORDER_RESULT_COLUMNS \
@@ -39,5 +41,8 @@ extern bool TopupFindIdempotent(const char *client_id, const char *order_type,
 								const char *key, const uint8 *request_hash,
 								HeapTuple *row, TupleDesc *desc);
 extern void TopupCheckIdempotencyKey(const char *key);
+
+/* Move the money of a reversal that a worker reported completed (reverse.c). */
+extern Datum TopupApplyReversal(FunctionCallInfo fcinfo, Datum order_id, const char *provider_reference);
 
 #endif							/* TOPUP_ORDERS_H */

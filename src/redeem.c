@@ -49,6 +49,7 @@
 
 #include "access.h"
 #include "crypto.h"
+#include "events.h"
 #include "guard.h"
 #include "orders.h"
 #include "rowops.h"
@@ -211,14 +212,15 @@ RequestHash(RedeemRequest *req, const char *pin)
 	pfree(buf.data);
 }
 
-/* A failed redeem order. */
-#define FAIL_SQL(on_conflict) \
+/* A failed redeem order, and from 0.5.0 its event (events: TOPUP_ORDER_EVENTS_CTE). */
+#define FAIL_SQL(on_conflict, events) \
+	"WITH o AS (" \
 	"INSERT INTO topup.orders (order_id, order_type, status, client_id, account_id, serial, " \
 	"       amount, currency, error_slug, error_message, idempotency_key, request_hash, " \
 	"       reference, source, created_at, failed_at) " \
 	"VALUES ($1, 'voucher_redeem', 'failed', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, " \
 	"        pg_catalog.now(), pg_catalog.now()) " on_conflict \
-	"RETURNING " TOPUP_ORDER_RESULT_COLUMNS
+	"RETURNING " TOPUP_ORDER_RESULT_COLUMNS ")" events " SELECT * FROM o"
 
 #define ON_KEY_CONFLICT " ON CONFLICT (client_id, order_type, idempotency_key) DO NOTHING "
 
@@ -231,8 +233,10 @@ static Datum
 StoreFailure(FunctionCallInfo fcinfo, const RedeemRequest *req, const RedeemFacts *f,
 			 const RedeemFailure *failure)
 {
-	static SPIPlanPtr plans[2] = {NULL, NULL};
+	static SPIPlanPtr plans[2][2] = {{NULL, NULL}, {NULL, NULL}};
 	bool		keyed = req->key != NULL;
+	bool		lifecycle = TopupHasLifecycle();
+	SPIPlanPtr	plan;
 	Datum		v[12];
 	char		n[12];
 	int			rc;
@@ -240,9 +244,15 @@ StoreFailure(FunctionCallInfo fcinfo, const RedeemRequest *req, const RedeemFact
 	Oid			argtypes[12] = {INT8OID, TEXTOID, TEXTOID, TopupSerialTypeOid(),
 		NUMERICOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID};
 
-	(void) TopupPreparePlan(&plans[keyed],
-							keyed ? FAIL_SQL(ON_KEY_CONFLICT) : FAIL_SQL(""),
-							12, argtypes);
+	if (lifecycle)
+		plan = TopupPreparePlan(&plans[1][keyed],
+								keyed ? FAIL_SQL(ON_KEY_CONFLICT, TOPUP_ORDER_EVENTS_CTE) :
+								FAIL_SQL("", TOPUP_ORDER_EVENTS_CTE),
+								12, argtypes);
+	else
+		plan = TopupPreparePlan(&plans[0][keyed],
+								keyed ? FAIL_SQL(ON_KEY_CONFLICT, "") : FAIL_SQL("", ""),
+								12, argtypes);
 
 	memset(n, ' ', sizeof(n));
 	v[0] = Int64GetDatum(req->order_id);
@@ -272,12 +282,13 @@ StoreFailure(FunctionCallInfo fcinfo, const RedeemRequest *req, const RedeemFact
 	v[11] = req->source ? CStringGetTextDatum(req->source) : (Datum) 0;
 	n[11] = req->source ? ' ' : 'n';
 
-	rc = SPI_execute_plan(plans[keyed], v, n, false, 0);
-	TopupSPICheck(rc, SPI_OK_INSERT_RETURNING, "storing a failed order");
+	rc = SPI_execute_plan(plan, v, n, false, 0);
+	TopupSPICheck(rc, SPI_OK_SELECT, "storing a failed order");
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not serialize access due to a concurrent request with the same idempotency key")));
+	TopupEventsWritten();
 	return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, false);
 }
 
@@ -308,6 +319,8 @@ static const char *const ledger_checks[] = {
 static const char *const orders_checks[] = {
 	"orders_entry_type_check", "orders_idempotency_key_check", "orders_order_type_check", NULL
 };
+static const char *const events_triggers[] = {"events_guard", "events_truncate_guard", NULL};
+static const char *const events_checks[] = {"events_kind_check", NULL};
 
 /* The columns the inserts write; the others must be nullable without default. */
 static const char *const ledger_written[] = {
@@ -318,6 +331,9 @@ static const char *const orders_written[] = {
 	"order_id", "order_type", "status", "client_id", "account_id", "serial", "amount",
 	"currency", "account_balance_after", "idempotency_key", "request_hash", "reference",
 	"source", "created_at", "completed_at", NULL
+};
+static const char *const events_written[] = {
+	"at", "client_id", "kind", "order_id", "serial", "account_id", "payload", NULL
 };
 
 /*
@@ -330,6 +346,7 @@ static const RowTableShape vouchers_shape = {vouchers_triggers, false, no_checks
 static const RowTableShape accounts_shape = {accounts_triggers, true, accounts_checks, NULL, admin_policies};
 static const RowTableShape ledger_shape = {ledger_triggers, false, ledger_checks, ledger_written, NULL};
 static const RowTableShape orders_shape = {orders_triggers, false, orders_checks, orders_written, NULL};
+static const RowTableShape events_shape = {events_triggers, false, events_checks, events_written, NULL};
 
 /* The columns each update changes. */
 static const char *const voucher_updated[] = {"status", "activated_at", "activated_by", "order_id", NULL};
@@ -350,6 +367,7 @@ typedef struct RedeemTables
 	RowTable	accounts;
 	RowTable	ledger;
 	RowTable	orders;
+	RowTable	events;			/* not opened before 0.5.0 */
 } RedeemTables;
 
 #define COL(t, name)	((t)->slot->tts_values[RowColumn((t)->rel, (name))])
@@ -586,6 +604,33 @@ WriteOrder(RedeemTables *rt, const RedeemRequest *req, Datum client_id, Datum ac
 	RowInsert(&rt->w, &rt->orders, v, n);
 }
 
+/*
+ * The order.completed event, as TOPUP_ORDER_EVENTS_SQL writes it: not yet
+ * numbered (events_since publishes it once this transaction committed).
+ */
+static void
+WriteEvent(RedeemTables *rt, const RedeemRequest *req, Datum client_id, Datum account_id,
+		   Datum serial, Datum amount, Datum currency, TimestampTz now)
+{
+	Relation	rel = rt->events.rel;
+	int			natts = RelationGetDescr(rel)->natts;
+	Datum	   *v = palloc0(natts * sizeof(Datum));
+	bool	   *n = palloc(natts * sizeof(bool));
+	int			i;
+
+	memset(n, true, natts * sizeof(bool));
+	for (i = 0; events_written[i]; i++)
+		n[RowColumn(rel, events_written[i])] = false;
+	v[RowColumn(rel, "at")] = TimestampTzGetDatum(now);
+	v[RowColumn(rel, "client_id")] = client_id;
+	v[RowColumn(rel, "kind")] = CStringGetTextDatum("order.completed");
+	v[RowColumn(rel, "order_id")] = Int64GetDatum(req->order_id);
+	v[RowColumn(rel, "serial")] = serial;
+	v[RowColumn(rel, "account_id")] = account_id;
+	v[RowColumn(rel, "payload")] = TopupRedeemEventPayload(amount, currency, req->reference);
+	RowInsert(&rt->w, &rt->events, v, n);
+}
+
 /* The order_result of the completed order, in the caller's context. */
 static void
 CompletedResult(const RedeemRequest *req, Datum serial, Datum amount, Datum currency,
@@ -635,10 +680,13 @@ RedeemPlanFree(const RedeemRequest *req, RedeemFacts *f, RedeemFailure *failure,
 	RowTableOpen(&rt.w, &rt.accounts, s->accounts);
 	RowTableOpen(&rt.w, &rt.ledger, s->ledger);
 	RowTableOpen(&rt.w, &rt.orders, s->orders);
+	if (OidIsValid(s->events))
+		RowTableOpen(&rt.w, &rt.events, s->events);
 	if (!RowTableAsMade(rt.vouchers.rel, &vouchers_shape) ||
 		!RowTableAsMade(rt.accounts.rel, &accounts_shape) ||
 		!RowTableAsMade(rt.ledger.rel, &ledger_shape) ||
-		!RowTableAsMade(rt.orders.rel, &orders_shape))
+		!RowTableAsMade(rt.orders.rel, &orders_shape) ||
+		(rt.events.rel != NULL && !RowTableAsMade(rt.events.rel, &events_shape)))
 		goto out;
 
 	RowWriterSnapshot(&rt.w);
@@ -703,6 +751,8 @@ RedeemPlanFree(const RedeemRequest *req, RedeemFacts *f, RedeemFailure *failure,
 	balance = CreditAccount(&rt, req, f->amount, f->currency);
 	WriteLedger(&rt, req, client_id, account_id, f->amount, f->currency, balance, now);
 	WriteOrder(&rt, req, client_id, account_id, f->serial, f->amount, f->currency, balance, now);
+	if (rt.events.rel != NULL)
+		WriteEvent(&rt, req, client_id, account_id, f->serial, f->amount, f->currency, now);
 
 	MemoryContextSwitchTo(rt.w.caller);
 	CompletedResult(req, f->serial, f->amount, f->currency, balance, now, values, nulls);
@@ -714,7 +764,10 @@ out:
 	RowTableClose(&rt.accounts);
 	RowTableClose(&rt.ledger);
 	RowTableClose(&rt.orders);
+	RowTableClose(&rt.events);
 	RowWriterEnd(&rt.w);
+	if (outcome == REDEEM_DONE)
+		TopupEventsWritten();
 	return outcome;
 }
 
@@ -766,7 +819,7 @@ enum
  * and expiry).  $9 is the start of the lockout window and $10
  * topup.max_failed_redeems (0: no lockout).
  */
-#define WRITE_SQL(voucher_match, on_conflict) \
+#define WRITE_SQL(voucher_match, on_conflict, events) \
 	"WITH v AS (" \
 	"  UPDATE topup.vouchers vv SET status = 'activated', activated_at = pg_catalog.now(), " \
 	"         activated_by = $2, order_id = $4 " \
@@ -799,8 +852,9 @@ enum
 	"  SELECT $4, 'voucher_redeem', 'completed', $1, $2, a.serial, a.amount, a.currency, " \
 	"         a.balance, $5, $6, $7, $8, pg_catalog.now(), pg_catalog.now() FROM a " \
 	on_conflict \
-	"  RETURNING " TOPUP_ORDER_RESULT_COLUMNS ") " \
-	"SELECT * FROM o"
+	"  RETURNING " TOPUP_ORDER_RESULT_COLUMNS ")" \
+	events \
+	" SELECT * FROM o"
 
 static SPIPlanPtr
 ReadPlan(RedeemBy by)
@@ -820,23 +874,32 @@ ReadPlan(RedeemBy by)
 							6, argtypes);
 }
 
+/* The write statements: by PIN or serial, keyed or not, with events (0.5.0) or not. */
+#define BY_PIN		"vv.pin_hash = $3"
+#define BY_SERIAL	"vv.serial OPERATOR(topup.=) $3"
+static const char *const write_sqls[2][2][2] = {
+	{
+		{WRITE_SQL(BY_PIN, "", ""), WRITE_SQL(BY_PIN, "", TOPUP_ORDER_EVENTS_CTE)},
+		{WRITE_SQL(BY_PIN, ON_KEY_CONFLICT, ""), WRITE_SQL(BY_PIN, ON_KEY_CONFLICT, TOPUP_ORDER_EVENTS_CTE)}
+	},
+	{
+		{WRITE_SQL(BY_SERIAL, "", ""), WRITE_SQL(BY_SERIAL, "", TOPUP_ORDER_EVENTS_CTE)},
+		{WRITE_SQL(BY_SERIAL, ON_KEY_CONFLICT, ""),
+		WRITE_SQL(BY_SERIAL, ON_KEY_CONFLICT, TOPUP_ORDER_EVENTS_CTE)}
+	}
+};
+
 static SPIPlanPtr
 WritePlan(RedeemBy by, bool keyed)
 {
-	static SPIPlanPtr plans[2][2] = {{NULL, NULL}, {NULL, NULL}};
+	static SPIPlanPtr plans[2][2][2];
 	Oid			argtypes[10] = {TEXTOID, TEXTOID, BYTEAOID, INT8OID, TEXTOID, BYTEAOID, TEXTOID, TEXTOID,
 	TIMESTAMPTZOID, INT4OID};
-	const char *sql;
+	bool		lifecycle = TopupHasLifecycle();
 
-	if (by == REDEEM_BY_PIN)
-		sql = keyed ? WRITE_SQL("vv.pin_hash = $3", ON_KEY_CONFLICT) : WRITE_SQL("vv.pin_hash = $3", "");
-	else
-	{
+	if (by == REDEEM_BY_SERIAL)
 		argtypes[2] = TopupSerialTypeOid();
-		sql = keyed ? WRITE_SQL("vv.serial OPERATOR(topup.=) $3", ON_KEY_CONFLICT) :
-			WRITE_SQL("vv.serial OPERATOR(topup.=) $3", "");
-	}
-	return TopupPreparePlan(&plans[by][keyed], sql, 10, argtypes);
+	return TopupPreparePlan(&plans[by][keyed][lifecycle], write_sqls[by][keyed][lifecycle], 10, argtypes);
 }
 
 /* The facts of a READ_SQL row. */
@@ -916,7 +979,10 @@ RedeemSQL(FunctionCallInfo fcinfo, RedeemRequest *req)
 			rc = SPI_execute_plan(WritePlan(req->by, req->key != NULL), args, nulls, false, 0);
 			TopupSPICheck(rc, SPI_OK_SELECT, "redeem");
 			if (SPI_processed == 1)
+			{
+				TopupEventsWritten();
 				return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, false);
+			}
 		}
 
 		/* Nothing was written: find out why, in the order of the checks. */

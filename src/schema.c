@@ -36,6 +36,10 @@
 const char *const topup_voucher_status_names[VS_COUNT] = {"new", "activated", "expired", "blocked"};
 const char *const topup_account_status_names[AS_COUNT] = {"inactive", "active", "blocked", "closed"};
 const char *const topup_order_status_names[OS_COUNT] = {"new", "activating", "processing", "completed", "failed"};
+const char *const topup_topup_status_names[TS_COUNT] = {
+	"new", "provider_in_progress", "new_error", "provider_in_progress_error",
+	"provider_verification", "provider_verification_error", "completed", "failed"
+};
 
 static Oid	cached_extension = InvalidOid;
 static uint64 cache_epoch = 0;
@@ -123,13 +127,15 @@ TopupGetSchema(void)
 
 	if (schema_epoch == epoch)
 	{
-		if (!OidIsValid(schema.expiry_queue) || !OidIsValid(schema.role_bindings))
+		if (!OidIsValid(schema.expiry_queue) || !OidIsValid(schema.role_bindings) ||
+			!OidIsValid(schema.events))
 		{
 			nsp = get_namespace_oid("topup", false);
 			schema.expiry_queue = get_relname_relid("voucher_expiry", nsp);
 			schema.role_bindings = get_relname_relid("role_bindings", nsp);
 			schema.duty_grants = get_relname_relid("duty_grants", nsp);
 			schema.audit_log = get_relname_relid("audit_log", nsp);
+			schema.events = get_relname_relid("events", nsp);
 		}
 		return &schema;
 	}
@@ -147,6 +153,7 @@ TopupGetSchema(void)
 	schema.role_bindings = get_relname_relid("role_bindings", nsp);
 	schema.duty_grants = get_relname_relid("duty_grants", nsp);
 	schema.audit_log = get_relname_relid("audit_log", nsp);
+	schema.events = get_relname_relid("events", nsp);
 	schema.order_id_seq = RelationOid(nsp, "order_id_seq");
 #if PG_VERSION_NUM >= 170000
 	{
@@ -165,6 +172,7 @@ TopupGetSchema(void)
 	EnumLabels(schema.vouchers, "status", topup_voucher_status_names, VS_COUNT, schema.voucher_status);
 	EnumLabels(schema.accounts, "status", topup_account_status_names, AS_COUNT, schema.account_status);
 	EnumLabels(schema.orders, "status", topup_order_status_names, OS_COUNT, schema.order_status);
+	EnumLabels(schema.orders, "topup_status", topup_topup_status_names, TS_COUNT, schema.topup_status);
 	schema_epoch = epoch;
 	return &schema;
 }
@@ -202,6 +210,39 @@ TopupEnumIndex(const Oid *labels, int nlabels, Datum value)
 			return i;
 	elog(ERROR, "topup: unexpected enum value %u", v);
 	return -1;					/* keep compiler quiet */
+}
+
+/*
+ * The moves of topup_status (SPEC §9): a provider-backed order is handed to
+ * the card processor (or cannot be: new_error, then failed and refunded);
+ * a transient error before the processor took it may be retried; an
+ * outcome nobody knows is verified with the processor, retried as often as
+ * it takes, and never failed automatically.  completed and failed are final.
+ */
+bool
+TopupStatusMoveAllowed(TopupStatus from, TopupStatus to)
+{
+	switch (from)
+	{
+		case TS_NEW:
+			return to == TS_PROVIDER_IN_PROGRESS || to == TS_NEW_ERROR;
+		case TS_NEW_ERROR:
+			return to == TS_FAILED;
+		case TS_PROVIDER_IN_PROGRESS:
+			return to == TS_COMPLETED || to == TS_FAILED ||
+				to == TS_PROVIDER_IN_PROGRESS_ERROR || to == TS_PROVIDER_VERIFICATION;
+		case TS_PROVIDER_IN_PROGRESS_ERROR:
+			return to == TS_PROVIDER_IN_PROGRESS || to == TS_FAILED;
+		case TS_PROVIDER_VERIFICATION:
+			return to == TS_COMPLETED || to == TS_FAILED || to == TS_PROVIDER_VERIFICATION_ERROR;
+		case TS_PROVIDER_VERIFICATION_ERROR:
+			return to == TS_PROVIDER_VERIFICATION || to == TS_COMPLETED || to == TS_FAILED;
+		case TS_COMPLETED:
+		case TS_FAILED:
+		case TS_COUNT:
+			return false;
+	}
+	return false;
 }
 
 Oid

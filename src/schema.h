@@ -42,12 +42,30 @@ typedef enum OrderStatus
 	OS_COUNT
 } OrderStatus;
 
+/* The sub-status of a top-up's processing (SPEC §9). */
+typedef enum TopupStatus
+{
+	TS_NEW,
+	TS_PROVIDER_IN_PROGRESS,
+	TS_NEW_ERROR,
+	TS_PROVIDER_IN_PROGRESS_ERROR,
+	TS_PROVIDER_VERIFICATION,
+	TS_PROVIDER_VERIFICATION_ERROR,
+	TS_COMPLETED,
+	TS_FAILED,
+	TS_COUNT
+} TopupStatus;
+
 /* completed and failed orders are final */
 #define OrderStatusIsFinal(s)	((s) == OS_COMPLETED || (s) == OS_FAILED)
 
 extern const char *const topup_voucher_status_names[VS_COUNT];
 extern const char *const topup_account_status_names[AS_COUNT];
 extern const char *const topup_order_status_names[OS_COUNT];
+extern const char *const topup_topup_status_names[TS_COUNT];
+
+/* May topup_status move from one to the other?  (SPEC §9, schema.c) */
+extern bool TopupStatusMoveAllowed(TopupStatus from, TopupStatus to);
 
 /*
  * OIDs of the extension's objects.  expiry_queue is InvalidOid in a
@@ -68,12 +86,14 @@ typedef struct TopupSchema
 	Oid			role_bindings;	/* InvalidOid before 0.4.0, as expiry_queue */
 	Oid			duty_grants;
 	Oid			audit_log;
+	Oid			events;			/* InvalidOid before 0.5.0, as expiry_queue */
 	Oid			order_id_seq;
 	Oid			ledger_entry_seq;
 	Oid			serial_type;
 	Oid			voucher_status[VS_COUNT];
 	Oid			account_status[AS_COUNT];
 	Oid			order_status[OS_COUNT];
+	Oid			topup_status[TS_COUNT];
 } TopupSchema;
 
 /*
@@ -89,9 +109,17 @@ extern int	TopupEnumIndex(const Oid *labels, int nlabels, Datum value);
 #define TopupVoucherStatusOf(d)	((VoucherStatus) TopupEnumIndex(TopupGetSchema()->voucher_status, VS_COUNT, (d)))
 #define TopupAccountStatusOf(d)	((AccountStatus) TopupEnumIndex(TopupGetSchema()->account_status, AS_COUNT, (d)))
 #define TopupOrderStatusOf(d)	((OrderStatus) TopupEnumIndex(TopupGetSchema()->order_status, OS_COUNT, (d)))
+#define TopupTopupStatusOf(d)	((TopupStatus) TopupEnumIndex(TopupGetSchema()->topup_status, TS_COUNT, (d)))
 
 /* OID of topup.voucher_serial (SECURITY DEFINER code runs without topup on its search path). */
 extern Oid	TopupSerialTypeOid(void);
+
+/*
+ * Whether the extension's SQL has the order lifecycle of 0.5.0 (channels,
+ * holds, events): the library also serves the SQL of older versions until
+ * ALTER EXTENSION UPDATE, and then writes no events.
+ */
+#define TopupHasLifecycle()	OidIsValid(TopupGetSchema()->events)
 
 /* ---------- prepared SPI plans (plans.c) ---------- */
 

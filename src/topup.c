@@ -14,7 +14,7 @@
 #include "topup.h"
 
 #if PG_VERSION_NUM >= 180000
-PG_MODULE_MAGIC_EXT(.name = "topup", .version = "0.4.0");
+PG_MODULE_MAGIC_EXT(.name = "topup", .version = "0.5.0");
 #else
 PG_MODULE_MAGIC;
 #endif
@@ -27,6 +27,8 @@ double		topup_max_pin_density = 0.001;
 int			topup_max_failed_redeems = 5;
 int			topup_redeem_lockout = 15 * 60;
 int			topup_expiry_max_rate = 60000;
+bool		topup_notify_events = false;
+int			topup_expiry_notice = 7 * 24 * 3600;
 
 void
 _PG_init(void)
@@ -71,6 +73,23 @@ _PG_init(void)
 							&topup_expiry_max_rate,
 							60000, 0, PG_INT32_MAX,
 							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("topup.notify_events",
+							 "Send NOTIFY topup_events (once per transaction) when events are written.",
+							 "PostgreSQL serialises the commits of notifying transactions, so this is off "
+							 "by default: readers poll topup.events_since().",
+							 &topup_notify_events,
+							 false,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("topup.expiry_notice",
+							"How long before its expiry a voucher's voucher.expiring event is written.",
+							NULL,
+							&topup_expiry_notice,
+							7 * 24 * 3600, 0, 365 * 24 * 3600,
+							PGC_USERSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000

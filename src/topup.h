@@ -28,6 +28,8 @@ extern double topup_max_pin_density;
 extern int	topup_max_failed_redeems;
 extern int	topup_redeem_lockout;	/* seconds */
 extern int	topup_expiry_max_rate;	/* vouchers per second, 0: no limit */
+extern bool topup_notify_events;
+extern int	topup_expiry_notice;	/* seconds */
 
 /* ---------- arguments, currencies, amounts, clients (accounts.c) ---------- */
 
@@ -39,6 +41,10 @@ extern bool TopupClientExists(const char *client_id);
 extern void TopupRequireClient(FunctionCallInfo fcinfo, const char *client_id);
 extern int	TopupRequireCurrency(const char *currency);
 extern struct Tuplestorestate *TopupMaterialize(FunctionCallInfo fcinfo, TupleDesc *tupdesc, int max_kbytes);
+
+/* ---------- pg_cron (expiry.c) ---------- */
+
+extern int64 TopupSchedule(const char *jobname, Datum schedule, const char *command);
 
 /* ---------- customer_info (customer_info.c) ---------- */
 

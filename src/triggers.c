@@ -59,6 +59,7 @@ PG_FUNCTION_INFO_V1(topup_ledger_guard);
 PG_FUNCTION_INFO_V1(topup_orders_guard);
 PG_FUNCTION_INFO_V1(topup_slots_guard);
 PG_FUNCTION_INFO_V1(topup_expiry_guard);
+PG_FUNCTION_INFO_V1(topup_events_guard);
 
 /*
  * Common entry checks (contrib/spi moddatetime.c does the same): called as
@@ -370,13 +371,17 @@ VouchersGuard(FunctionCallInfo fcinfo, Oid queue)
 	d = GetAttr(trigdata, newtuple, "status", &isnull, NULL);
 	newst = TopupVoucherStatusOf(d);
 
-	if (oldst == VS_ACTIVATED && newst != oldst)
+	/*
+	 * activated is final, except that a reversal of the redeem (reverse.c,
+	 * internal) makes the voucher new again, or expired past its date.
+	 */
+	if (oldst == VS_ACTIVATED && newst != oldst && !(internal && newst == VS_NEW))
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("voucher %s cannot change status from activated to %s",
 						VoucherName(trigdata, trigdata->tg_trigtuple), topup_voucher_status_names[newst]),
 				 errdetail("An activated voucher is final.")));
-	if (oldst == VS_ACTIVATED)
+	if (oldst == VS_ACTIVATED && newst == VS_ACTIVATED)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("activated voucher %s cannot be changed",
@@ -423,10 +428,12 @@ VouchersGuard(FunctionCallInfo fcinfo, Oid queue)
 				allowed = oldst == VS_NEW;
 				break;
 			case VS_EXPIRED:
-				allowed = oldst == VS_NEW || oldst == VS_BLOCKED;
+				allowed = oldst == VS_NEW || oldst == VS_BLOCKED || oldst == VS_ACTIVATED;
 				break;
 			case VS_NEW:
-				if (oldst == VS_EXPIRED)
+				if (oldst == VS_ACTIVATED)
+					allowed = true;		/* a reversal, checked above */
+				else if (oldst == VS_EXPIRED)
 				{
 					/* the past case was handled above */
 					(void) GetAttr(trigdata, newtuple, "expires_at", &isnull, NULL);
@@ -723,6 +730,29 @@ topup_orders_guard(PG_FUNCTION_ARGS)
 						(long long) order_id, topup_order_status_names[oldst], topup_order_status_names[newst]),
 				 errdetail("Order status moves forward only: new, activating, processing, then completed or failed.")));
 
+	/* topup_status along its moves only, for the extension's writes too */
+	{
+		bool		oldnull;
+		bool		newnull;
+		Datum		oldts = GetAttr(trigdata, trigdata->tg_trigtuple, "topup_status", &oldnull, NULL);
+		Datum		newts = GetAttr(trigdata, trigdata->tg_newtuple, "topup_status", &newnull, NULL);
+
+		if (oldnull != newnull ||
+			(!oldnull && DatumGetObjectId(oldts) != DatumGetObjectId(newts) &&
+			 !TopupStatusMoveAllowed(TopupTopupStatusOf(oldts), TopupTopupStatusOf(newts))))
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("order %lld cannot change topup_status from %s to %s", (long long) order_id,
+							oldnull ? "null" : topup_topup_status_names[TopupTopupStatusOf(oldts)],
+							newnull ? "null" : topup_topup_status_names[TopupTopupStatusOf(newts)]),
+					 errdetail("topup_status moves: new to provider_in_progress or new_error; "
+							   "new_error to failed; provider_in_progress to completed, failed, "
+							   "provider_in_progress_error or provider_verification; "
+							   "provider_in_progress_error to provider_in_progress or failed; "
+							   "provider_verification to completed, failed or provider_verification_error; "
+							   "provider_verification_error to provider_verification, completed or failed.")));
+	}
+
 	if (!internal)
 	{
 		TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
@@ -804,4 +834,17 @@ topup_expiry_guard(PG_FUNCTION_ARGS)
 	return ExtensionOnlyRows(fcinfo, "topup_expiry_guard",
 							 "The queue holds the due dates of live vouchers for the expiry sweep.",
 							 "Change a voucher's expires_at with UPDATE topup.vouchers; the queue follows.");
+}
+
+/*
+ * topup.events and topup.expiry_notices: the outbox is written in the
+ * transaction of what it reports, by the extension only (or a restore);
+ * purge_events removes what readers have had time to see.
+ */
+Datum
+topup_events_guard(PG_FUNCTION_ARGS)
+{
+	return ExtensionOnlyRows(fcinfo, "topup_events_guard",
+							 "Events are written with what they report and numbered when published.",
+							 "Read them with topup.events_since(); remove old ones with topup.purge_events().");
 }

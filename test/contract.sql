@@ -7,7 +7,7 @@
 -- Run with pg_prove in a database where topup is installed.
 --
 BEGIN;
-SELECT plan(150);
+SELECT plan(201);
 
 -- ---------------------------------------------------------------------------
 -- Extension
@@ -82,13 +82,38 @@ INSERT INTO spec_function VALUES
      'void', true),
     ('unbind_role', '{regrole,text,text,text}',
      $$role regrole, duty text, client_id text DEFAULT 'default'::text, reseller text DEFAULT NULL::text$$,
+     'void', true),
+    -- §9
+    ('set_channel', '{text,text,interval,integer,text}',
+     $$channel text, mode text, attempt_timeout interval DEFAULT '00:00:30'::interval, max_attempts integer DEFAULT 5, client_id text DEFAULT topup.current_client()$$,
+     'void', true),
+    ('claim_orders', '{text,integer,interval,text}',
+     $$channel text, max_orders integer DEFAULT 10, lease interval DEFAULT NULL::interval, client_id text DEFAULT NULL::text$$,
+     'SETOF topup.order_result', true),
+    ('report_order', '{bigint,text,text,text,text,text}',
+     $$order_id bigint, outcome text, provider_reference text DEFAULT NULL::text, error_slug text DEFAULT NULL::text, error_message text DEFAULT NULL::text, client_id text DEFAULT topup.current_client()$$,
+     'topup.order_result', true),
+    ('schedule_order_timeouts', '{text}', $$schedule text DEFAULT '* * * * *'::text$$, 'bigint', false),
+    ('reverse_order', '{bigint,text,text,boolean,numeric,text}',
+     $$order_id bigint, reason text, idempotency_key text, refund_fee boolean DEFAULT false, amount numeric DEFAULT NULL::numeric, client_id text DEFAULT topup.current_client()$$,
+     'topup.order_result', true),
+    ('charge_account', '{text,numeric,text,text,text}',
+     $$account_id text, amount numeric, idempotency_key text, description text DEFAULT NULL::text, client_id text DEFAULT topup.current_client()$$,
+     'topup.order_result', true),
+    ('events_since', '{bigint,integer,text}',
+     $$after_event_id bigint, max_events integer DEFAULT 1000, client_id text DEFAULT topup.current_client()$$,
+     'SETOF topup.events', true),
+    ('purge_events', '{interval,text}', $$older_than interval, client_id text DEFAULT topup.current_client()$$,
+     'bigint', true),
+    ('set_low_balance', '{text,numeric,text}',
+     $$currency text, threshold numeric, client_id text DEFAULT topup.current_client()$$,
      'void', true);
 
 CREATE FUNCTION pg_temp.fn_oid(f spec_function) RETURNS regprocedure LANGUAGE sql AS $$
     SELECT to_regprocedure(format('topup.%I(%s)', f.name, array_to_string(f.argtypes, ',')))
 $$;
 
--- 22 functions x 4
+-- 31 functions x 4
 SELECT has_function('topup', name, argtypes::name[], format('function topup.%s(%s) exists', name, array_to_string(argtypes, ', ')))
   FROM spec_function ORDER BY name, argtypes;
 SELECT is(pg_get_function_arguments(pg_temp.fn_oid(f)), f.arguments,
@@ -113,6 +138,9 @@ SELECT is((SELECT prokind FROM pg_proc WHERE oid = to_regprocedure('topup.run_ex
           'p'::"char", 'topup.run_expiry is a procedure');
 SELECT is(pg_get_function_arguments(to_regprocedure('topup.run_expiry(integer)')),
           'IN batch_size integer DEFAULT 10000', 'topup.run_expiry(batch_size integer DEFAULT 10000)');
+SELECT has_function('topup', 'run_order_timeouts', ARRAY[]::name[], 'procedure topup.run_order_timeouts() exists');
+SELECT is((SELECT prokind FROM pg_proc WHERE oid = to_regprocedure('topup.run_order_timeouts()')),
+          'p'::"char", 'topup.run_order_timeouts is a procedure');
 
 -- the internal functions that read the secret are SECURITY DEFINER too
 SELECT is_definer('topup', '_pin_masked', ARRAY['bytea', 'bytea']::name[],
@@ -217,6 +245,14 @@ SELECT has_view('topup', 'master_balances', 'view topup.master_balances exists')
 SELECT is(pg_temp.columns('topup.master_balances'),
           ARRAY['client_id text', 'currency text', 'balance numeric'],
           'topup.master_balances columns');
+SELECT has_view('topup', 'fee_balances', 'view topup.fee_balances exists');
+SELECT is(pg_temp.columns('topup.fee_balances'),
+          ARRAY['client_id text', 'currency text', 'balance numeric'],
+          'topup.fee_balances columns');
+SELECT has_view('topup', 'hold_balances', 'view topup.hold_balances exists');
+SELECT is(pg_temp.columns('topup.hold_balances'),
+          ARRAY['client_id text', 'currency text', 'balance numeric'],
+          'topup.hold_balances columns');
 
 -- ---------------------------------------------------------------------------
 -- Tables: the public columns exist with their types (more may follow)
@@ -257,6 +293,22 @@ SELECT has_table('topup', 'clients', 'table topup.clients exists');
 SELECT has_table('topup', 'resellers', 'table topup.resellers exists');
 SELECT has_table('topup', 'secret', 'table topup.secret exists');
 
+-- §9: the outbox has exactly the SPEC's columns, in order; channels and the orders' link
+SELECT has_table('topup', 'events', 'table topup.events exists');
+SELECT is(pg_temp.columns('topup.events'), ARRAY[
+    'event_id bigint', 'at timestamp with time zone', 'client_id text', 'kind text', 'order_id bigint',
+    'serial topup.voucher_serial', 'account_id text', 'payload jsonb'],
+    'topup.events has the columns of the SPEC, in order');
+SELECT has_table('topup', 'channels', 'table topup.channels exists');
+SELECT is(pg_temp.missing_columns('topup.channels', ARRAY[
+    'client_id text', 'channel text', 'mode text', 'attempt_timeout interval', 'max_attempts integer']),
+    '{}', 'topup.channels has the columns of set_channel');
+SELECT is(pg_temp.missing_columns('topup.orders', ARRAY['reverses_order_id bigint']), '{}',
+          'topup.orders.reverses_order_id links a reversal to its order');
+SELECT is((SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'orders_order_type_check'),
+          $$CHECK ((order_type = ANY (ARRAY['voucher_redeem'::text, 'card_topup'::text, 'account_charge'::text, 'reversal'::text])))$$,
+          'order_type is one of the four of §9');
+
 SELECT has_table('topup', 'error_codes', 'table topup.error_codes exists');
 SELECT is(pg_temp.missing_columns('topup.error_codes', ARRAY['slug text', 'sqlstate text', 'description text']),
           '{}', 'topup.error_codes has the columns slug, sqlstate, description');
@@ -290,6 +342,11 @@ SELECT is(ARRAY(SELECT s FROM unnest(ARRAY[
               'amount_below_minimum', 'amount_above_maximum', 'insufficient_funds']) s
            EXCEPT SELECT slug FROM topup.error_codes ORDER BY 1),
           '{}'::text[], 'the slugs of SPEC §3 are listed');
+SELECT is(ARRAY(SELECT s FROM unnest(ARRAY[
+              'order_already_final', 'unknown_channel', 'order_not_reversible', 'order_already_reversed',
+              'provider_declined', 'provider_unavailable']) s
+           EXCEPT SELECT slug FROM topup.error_codes ORDER BY 1),
+          '{}'::text[], 'the slugs of SPEC §9 are listed');
 
 -- ---------------------------------------------------------------------------
 -- GUCs and their defaults (defined when the library is loaded)
@@ -301,13 +358,17 @@ SELECT is(current_setting('topup.max_pin_density'), '0.001', 'topup.max_pin_dens
 SELECT is(current_setting('topup.max_failed_redeems'), '5', 'topup.max_failed_redeems defaults to 5');
 SELECT is(current_setting('topup.redeem_lockout'), '15min', 'topup.redeem_lockout defaults to 15min');
 SELECT is(current_setting('topup.expiry_max_rate'), '60000', 'topup.expiry_max_rate defaults to 60000');
--- the SPEC's four, and the sweep's pace (0.3.0), which the SPEC leaves open
+SELECT is(current_setting('topup.notify_events'), 'off', 'topup.notify_events defaults to off');
+SELECT is(current_setting('topup.expiry_notice'), '7d', 'topup.expiry_notice defaults to 7 days');
+-- the SPEC's six, and the sweep's pace (0.3.0), which the SPEC leaves open
 SELECT results_eq(
     $$SELECT name::text, boot_val, unit FROM pg_settings WHERE name LIKE 'topup.%' ORDER BY name$$,
     $$VALUES ('topup.expiry_max_rate', '60000', NULL),
+             ('topup.expiry_notice', '604800', 's'),
              ('topup.max_batch', '1000000', NULL),
              ('topup.max_failed_redeems', '5', NULL),
              ('topup.max_pin_density', '0.001', NULL),
+             ('topup.notify_events', 'off', NULL),
              ('topup.redeem_lockout', '900', 's')$$,
     'the GUCs, with their built-in defaults and units');
 SELECT throws_ok($$SET topup.no_such_setting = 1$$, '42602', NULL,

@@ -52,4 +52,10 @@ INSERT INTO topup.error_codes (slug, sqlstate, description) VALUES
     ('invalid_pricing',          'TU018', 'No pricing rule, or a misconfigured one, for this client and currency.'),
     ('amount_below_minimum',     'TU019', 'The amount is below the pricing rule''s minimum.'),
     ('amount_above_maximum',     'TU020', 'The amount is above the pricing rule''s maximum.'),
-    ('insufficient_funds',       'TU021', 'The master balance cannot cover amount and fee.');
+    ('insufficient_funds',       'TU021', 'The master balance (or the account) cannot cover the amount.'),
+    ('order_already_final',      'TU022', 'The order is completed or failed; a contradicting report changes nothing.'),
+    ('unknown_channel',          'TU023', 'No client the caller may act for has this channel.'),
+    ('order_not_reversible',     'TU024', 'Only a completed order that is not itself a reversal can be reversed.'),
+    ('order_already_reversed',   'TU025', 'Nothing of the order is left to reverse.'),
+    ('provider_declined',        'TU026', 'The card processor declined the top-up.'),
+    ('provider_unavailable',     'TU027', 'The card processor could not be reached within the channel''s attempts.');

@@ -28,7 +28,7 @@ COMMENT ON TABLE topup.pricing IS 'top-up pricing per client and currency: amoun
 CREATE TABLE topup.balance_slots (
     client_id text NOT NULL REFERENCES topup.clients,
     currency text NOT NULL REFERENCES topup.currencies,
-    book text NOT NULL CHECK (book IN ('master', 'fee')),
+    book text NOT NULL CHECK (book IN ('master', 'fee', 'hold')),
     slot smallint NOT NULL CHECK (slot BETWEEN 0 AND 15),
     balance numeric NOT NULL DEFAULT 0 CHECK (balance OPERATOR(pg_catalog.>=) 0),
     PRIMARY KEY (client_id, currency, book, slot)
@@ -45,3 +45,31 @@ CREATE TABLE topup.fundings (
     UNIQUE (client_id, reference)
 );
 COMMENT ON TABLE topup.fundings IS 'money paid into master balances; fund_master is idempotent on the reference';
+
+-- ---------------------------------------------------------------------------
+-- Channels (SPEC §9): a provider channel's top-ups are applied later by a
+-- card processor; its orders are claimed by workers.
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE topup.channels (
+    client_id text NOT NULL REFERENCES topup.clients,
+    channel text NOT NULL CHECK (channel OPERATOR(pg_catalog.<>) ''),
+    mode text NOT NULL CHECK (mode IN ('instant', 'provider')),
+    attempt_timeout interval NOT NULL DEFAULT '30 seconds'
+        CHECK (attempt_timeout OPERATOR(pg_catalog.>) '0'::interval),
+    max_attempts integer NOT NULL DEFAULT 5 CHECK (max_attempts OPERATOR(pg_catalog.>=) 1),
+    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (client_id, channel)
+);
+COMMENT ON TABLE topup.channels IS 'top-up channels of each client: instant, or provider-backed (applied later by a card processor)';
+
+-- The threshold below which a master balance raises a master.low event
+-- (once per crossing: low says it is below).
+CREATE TABLE topup.low_balances (
+    client_id text NOT NULL REFERENCES topup.clients,
+    currency text NOT NULL REFERENCES topup.currencies,
+    threshold numeric NOT NULL CHECK (threshold OPERATOR(pg_catalog.>=) 0),
+    low boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (client_id, currency)
+);
+COMMENT ON TABLE topup.low_balances IS 'master balance thresholds (set_low_balance); low is true while the balance is below';

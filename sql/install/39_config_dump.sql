@@ -20,3 +20,8 @@ SELECT pg_catalog.pg_extension_config_dump('topup.role_bindings',
     'WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) role)');
 SELECT pg_catalog.pg_extension_config_dump('topup.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('topup.audit_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('topup.channels', '');
+SELECT pg_catalog.pg_extension_config_dump('topup.low_balances', '');
+SELECT pg_catalog.pg_extension_config_dump('topup.events', '');
+SELECT pg_catalog.pg_extension_config_dump('topup.event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('topup.expiry_notices', '');

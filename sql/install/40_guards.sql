@@ -103,3 +103,16 @@ CREATE TRIGGER audit_log_guard BEFORE INSERT OR UPDATE OR DELETE ON topup.audit_
     FOR EACH ROW EXECUTE FUNCTION topup._access_guard();
 CREATE TRIGGER audit_log_truncate_guard BEFORE TRUNCATE ON topup.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION topup._access_guard();
+
+-- events and expiry notices: written by the extension only (or a restore)
+CREATE FUNCTION topup._events_guard() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'topup_events_guard' LANGUAGE C;
+COMMENT ON FUNCTION topup._events_guard() IS 'internal trigger: the outbox is written only by the extension';
+CREATE TRIGGER events_guard BEFORE INSERT OR UPDATE OR DELETE ON topup.events
+    FOR EACH ROW EXECUTE FUNCTION topup._events_guard();
+CREATE TRIGGER events_truncate_guard BEFORE TRUNCATE ON topup.events
+    FOR EACH STATEMENT EXECUTE FUNCTION topup._events_guard();
+CREATE TRIGGER expiry_notices_guard BEFORE INSERT OR UPDATE OR DELETE ON topup.expiry_notices
+    FOR EACH ROW EXECUTE FUNCTION topup._events_guard();
+CREATE TRIGGER expiry_notices_truncate_guard BEFORE TRUNCATE ON topup.expiry_notices
+    FOR EACH STATEMENT EXECUTE FUNCTION topup._events_guard();

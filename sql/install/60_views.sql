@@ -57,20 +57,24 @@ SELECT l.client_id, l.account_id, l.created_at,
        CASE o.order_type
            WHEN 'voucher_redeem' THEN 'voucher'
            WHEN 'card_topup' THEN 'topup'
+           WHEN 'account_charge' THEN 'charge'
            ELSE o.order_type
        END AS payment_type,
        l.amount, l.currency, l.balance_after,
        CASE o.order_type
            WHEN 'voucher_redeem' THEN 'voucher ' OPERATOR(pg_catalog.||) o.serial::text
-           ELSE pg_catalog.concat_ws(' ', 'top-up', o.reference,
-                                     'via ' OPERATOR(pg_catalog.||) o.channel)
+           WHEN 'card_topup' THEN pg_catalog.concat_ws(' ', 'top-up', o.reference,
+                                                       'via ' OPERATOR(pg_catalog.||) o.channel)
+           WHEN 'account_charge' THEN pg_catalog.concat_ws(' ', 'charge', o.reference, o.note)
+           ELSE pg_catalog.concat_ws(' ', 'reversal of order ' OPERATOR(pg_catalog.||) o.reverses_order_id::text,
+                                     o.note)
        END AS comment,
        l.order_id
   FROM topup.ledger l
   JOIN topup.orders o ON o.order_id OPERATOR(pg_catalog.=) l.order_id
  WHERE l.book OPERATOR(pg_catalog.=) 'account'
    AND topup._visible(l.client_id, NULL);
-COMMENT ON VIEW topup.account_payments IS 'a customer''s payment history: every credit to an account with its balance after';
+COMMENT ON VIEW topup.account_payments IS 'a customer''s payment history: every credit to and charge of an account, with its balance after';
 
 CREATE VIEW topup.order_list WITH (security_barrier) AS
 SELECT o.order_id, o.order_type, o.status, o.topup_status, o.client_id, o.account_id,
@@ -96,3 +100,11 @@ SELECT client_id, currency, pg_catalog.sum(balance) AS balance
    AND topup._visible(client_id, NULL)
  GROUP BY client_id, currency;
 COMMENT ON VIEW topup.fee_balances IS 'fee account balance of each client and currency';
+
+CREATE VIEW topup.hold_balances WITH (security_barrier) AS
+SELECT client_id, currency, pg_catalog.sum(balance) AS balance
+  FROM topup.balance_slots
+ WHERE book OPERATOR(pg_catalog.=) 'hold'
+   AND topup._visible(client_id, NULL)
+ GROUP BY client_id, currency;
+COMMENT ON VIEW topup.hold_balances IS 'money held for provider-backed top-ups in progress, per client and currency';

@@ -17,7 +17,7 @@ AS $$
         ON l.client_id = a.client_id AND l.account_id = a.account_id
      WHERE a.balance <> COALESCE(l.total, 0)
     UNION ALL
-    -- each master balance and fee account equals the sum of its entries
+    -- each master balance, fee account and hold equals the sum of its entries
     SELECT COALESCE(s.client_id, l.client_id), 'balance_mismatch',
            pg_catalog.format('%s balance of client %s in %s is %s but its ledger sums to %s',
                              COALESCE(s.book, l.book), COALESCE(s.client_id, l.client_id),
@@ -25,7 +25,7 @@ AS $$
       FROM (SELECT client_id, currency, book, pg_catalog.sum(balance) AS total
               FROM topup.balance_slots GROUP BY client_id, currency, book) s
       FULL JOIN (SELECT client_id, currency, book, pg_catalog.sum(amount) AS total
-                   FROM topup.ledger WHERE book IN ('master', 'fee')
+                   FROM topup.ledger WHERE book IN ('master', 'fee', 'hold')
                   GROUP BY client_id, currency, book) l
         ON l.client_id = s.client_id AND l.currency = s.currency AND l.book = s.book
      WHERE COALESCE(s.total, 0) <> COALESCE(l.total, 0)
@@ -69,7 +69,8 @@ AS $$
       FROM topup.balance_slots
      WHERE balance < 0
     UNION ALL
-    -- each completed order has its entries, each failed order none
+    -- each completed order has its entries, each failed order none (but a
+    -- provider-backed top-up's hold and refund, checked below)
     SELECT o.client_id, 'completed_without_entries',
            pg_catalog.format('completed order %s has no ledger entries', o.order_id)
       FROM topup.orders o
@@ -79,8 +80,89 @@ AS $$
     SELECT o.client_id, 'failed_with_entries',
            pg_catalog.format('%s order %s has ledger entries', o.status, o.order_id)
       FROM topup.orders o
-     WHERE o.status <> 'completed'
+     WHERE o.status <> 'completed' AND o.hold_slot IS NULL
        AND EXISTS (SELECT 1 FROM topup.ledger l WHERE l.order_id = o.order_id)
+    UNION ALL
+    -- a provider-backed top-up holds amount + fee (master -> hold) while it
+    -- is processing; completed, the hold went to the card and the fee
+    -- account (checked with the other top-ups below); failed, back to the
+    -- master balance
+    SELECT o.client_id, 'hold_entries_mismatch',
+           pg_catalog.format('%s provider-backed top-up %s of %s + fee %s %s: master %s, hold %s, card %s, fee %s',
+                             o.status, o.order_id, o.amount, o.fee, o.currency, COALESCE(e.master, 0),
+                             COALESCE(e.hold, 0), COALESCE(e.card, 0), COALESCE(e.fee, 0))
+      FROM topup.orders o
+      LEFT JOIN (SELECT order_id,
+                        pg_catalog.sum(amount) FILTER (WHERE book = 'account') AS card,
+                        pg_catalog.sum(amount) FILTER (WHERE book = 'master') AS master,
+                        pg_catalog.sum(amount) FILTER (WHERE book = 'fee') AS fee,
+                        pg_catalog.sum(amount) FILTER (WHERE book = 'hold') AS hold,
+                        pg_catalog.count(*) FILTER (WHERE book = 'hold' AND amount < 0) AS released
+                   FROM topup.ledger WHERE order_id IS NOT NULL
+                  GROUP BY order_id) e
+        ON e.order_id = o.order_id
+     WHERE o.hold_slot IS NOT NULL AND o.status <> 'completed'
+       AND (CASE o.status
+                WHEN 'failed' THEN COALESCE(e.master, 0) <> 0 OR COALESCE(e.hold, 0) <> 0
+                                   OR COALESCE(e.released, 0) <> 1
+                ELSE COALESCE(e.master, 0) <> - (o.amount + o.fee)
+                     OR COALESCE(e.hold, 0) <> o.amount + o.fee
+            END
+            OR COALESCE(e.card, 0) <> 0 OR COALESCE(e.fee, 0) <> 0)
+    UNION ALL
+    -- each client's hold is the amount + fee of its processing provider-backed top-ups
+    SELECT COALESCE(s.client_id, p.client_id), 'hold_mismatch',
+           pg_catalog.format('hold of client %s in %s is %s but its processing provider-backed top-ups hold %s',
+                             COALESCE(s.client_id, p.client_id), COALESCE(s.currency, p.currency),
+                             COALESCE(s.total, 0), COALESCE(p.total, 0))
+      FROM (SELECT client_id, currency, pg_catalog.sum(balance) AS total
+              FROM topup.balance_slots WHERE book = 'hold' GROUP BY client_id, currency) s
+      FULL JOIN (SELECT client_id, currency, pg_catalog.sum(amount + fee) AS total
+                   FROM topup.orders WHERE status = 'processing' AND hold_slot IS NOT NULL
+                  GROUP BY client_id, currency) p
+        ON p.client_id = s.client_id AND p.currency = s.currency
+     WHERE COALESCE(s.total, 0) <> COALESCE(p.total, 0)
+    UNION ALL
+    -- a completed charge moves its amount from the account to the revenue book
+    SELECT o.client_id, 'charge_entries_mismatch',
+           pg_catalog.format('completed charge %s of %s %s: account %s, revenue %s',
+                             o.order_id, o.amount, o.currency, COALESCE(e.account, 0), COALESCE(e.revenue, 0))
+      FROM topup.orders o
+      LEFT JOIN (SELECT order_id,
+                        pg_catalog.sum(amount) FILTER (WHERE book = 'account') AS account,
+                        pg_catalog.sum(amount) FILTER (WHERE book = 'revenue') AS revenue
+                   FROM topup.ledger WHERE order_id IS NOT NULL
+                  GROUP BY order_id) e
+        ON e.order_id = o.order_id
+     WHERE o.order_type = 'account_charge' AND o.status = 'completed'
+       AND (COALESCE(e.account, 0) <> - o.amount OR COALESCE(e.revenue, 0) <> o.amount)
+    UNION ALL
+    -- a completed reversal takes back its amount from the account it went to
+    -- (gives it back, for a charge), of a completed order that is not a reversal
+    SELECT r.client_id, 'reversal_entries_mismatch',
+           pg_catalog.format('completed reversal %s of %s order %s (%s) for %s %s: account %s',
+                             r.order_id, g.order_type, r.reverses_order_id, g.status, r.amount, r.currency,
+                             COALESCE(e.account, 0))
+      FROM topup.orders r
+      LEFT JOIN topup.orders g ON g.order_id = r.reverses_order_id
+      LEFT JOIN (SELECT order_id, pg_catalog.sum(amount) AS account
+                   FROM topup.ledger WHERE book = 'account' GROUP BY order_id) e
+        ON e.order_id = r.order_id
+     WHERE r.order_type = 'reversal' AND r.status = 'completed'
+       AND (g.order_id IS NULL OR g.status <> 'completed' OR g.order_type = 'reversal'
+            OR g.account_id IS DISTINCT FROM r.account_id OR g.client_id <> r.client_id
+            OR COALESCE(e.account, 0) <> CASE g.order_type WHEN 'account_charge' THEN r.amount
+                                                           ELSE - r.amount END)
+    UNION ALL
+    -- no order is reversed by more than it moved
+    SELECT g.client_id, 'over_reversed',
+           pg_catalog.format('order %s of %s %s is reversed by %s', g.order_id, g.amount, g.currency,
+                             pg_catalog.sum(r.amount))
+      FROM topup.orders g
+      JOIN topup.orders r ON r.reverses_order_id = g.order_id
+     WHERE r.status IN ('processing', 'completed')
+     GROUP BY g.order_id, g.client_id, g.amount, g.currency
+    HAVING pg_catalog.sum(r.amount) > g.amount
     UNION ALL
     SELECT l.client_id, 'entries_without_order',
            pg_catalog.format('ledger entry %s belongs to order %s, which does not exist',
@@ -119,7 +201,8 @@ AS $$
       LEFT JOIN (SELECT order_id,
                         pg_catalog.sum(amount) FILTER (WHERE book = 'account') AS card,
                         pg_catalog.sum(amount) FILTER (WHERE book = 'master') AS master,
-                        pg_catalog.sum(amount) FILTER (WHERE book = 'fee') AS fee
+                        pg_catalog.sum(amount) FILTER (WHERE book = 'fee') AS fee,
+                        pg_catalog.sum(amount) FILTER (WHERE book = 'hold') AS hold
                    FROM topup.ledger WHERE order_id IS NOT NULL
                   GROUP BY order_id) e
         ON e.order_id = o.order_id
@@ -127,6 +210,7 @@ AS $$
        AND (COALESCE(e.card, 0) <> o.amount
             OR COALESCE(e.master, 0) <> - (o.amount + o.fee)
             OR COALESCE(e.fee, 0) <> o.fee
+            OR COALESCE(e.hold, 0) <> 0
             OR o.master_balance_before - o.master_balance_after <> o.amount + o.fee
             OR o.master_balance_after < 0)
     UNION ALL

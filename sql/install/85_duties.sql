@@ -34,7 +34,9 @@ SELECT d.duty, 'EXECUTE', 'routine', f.fn
                ('topup.check_order(bigint,text)'),
                ('topup.check_order(text,text,text)'),
                ('topup.order_json(bigint,text)'),
-               ('topup.open_account(text,text,text,boolean,jsonb,text)')) AS f(fn);
+               ('topup.open_account(text,text,text,boolean,jsonb,text)'),
+               ('topup.charge_account(text,numeric,text,text,text)'),
+               ('topup.events_since(bigint,integer,text)')) AS f(fn);
 
 -- admin, reseller, auditor: the views and what they call
 INSERT INTO topup.duty_grants (duty, privilege, object_kind, object)
@@ -46,7 +48,8 @@ SELECT d.duty, g.privilege, g.object_kind, g.object
                ('SELECT', 'table', 'topup.account_payments'),
                ('SELECT', 'table', 'topup.order_list'),
                ('SELECT', 'table', 'topup.master_balances'),
-               ('SELECT', 'table', 'topup.fee_balances')) AS g(privilege, object_kind, object)
+               ('SELECT', 'table', 'topup.fee_balances'),
+               ('SELECT', 'table', 'topup.hold_balances')) AS g(privilege, object_kind, object)
 UNION ALL
 SELECT d.duty, 'SELECT', 'table', v.view
   FROM (VALUES ('reseller')) AS d(duty),
@@ -71,6 +74,12 @@ INSERT INTO topup.duty_grants (duty, privilege, object_kind, object, columns) VA
         '{client_id,account_id,kind,currency,balance,status,customer_info,created_at,activated_at}'),
     ('admin', 'UPDATE', 'table', 'topup.accounts', '{status,customer_info}'),
     ('admin', 'SELECT', 'table', 'topup.audit_log', NULL),
+    -- admin: the order lifecycle (§9)
+    ('admin', 'EXECUTE', 'routine', 'topup.reverse_order(bigint,text,text,boolean,numeric,text)', NULL),
+    ('admin', 'EXECUTE', 'routine', 'topup.report_order(bigint,text,text,text,text,text)', NULL),
+    -- provider: the workers of provider channels
+    ('provider', 'EXECUTE', 'routine', 'topup.claim_orders(text,integer,interval,text)', NULL),
+    ('provider', 'EXECUTE', 'routine', 'topup.report_order(bigint,text,text,text,text,text)', NULL),
     -- reseller: its own cards
     ('reseller', 'EXECUTE', 'routine', 'topup.export_vouchers(text,text)', NULL),
     -- auditor: the audit log and the ledger check

@@ -261,7 +261,7 @@ SELECT count(*) AS public_relations FROM pg_class c
 SELECT source, target, path FROM pg_extension_update_paths('topup') WHERE path IS NOT NULL ORDER BY source, target;
 
 --
--- Upgrade 0.3.0 -> 0.3.1, then to 0.4.0 (the default version).  A database upgraded from
+-- Upgrade 0.3.0 -> 0.3.1, then to 0.4.0 and 0.5.0 (the default version).  A database upgraded from
 -- 0.1.0 must end with exactly the catalog that a fresh install of the
 -- default version makes (sql/install/ and sql/upgrade/ describe one schema):
 -- every member object, column, constraint, index, trigger, function body,
@@ -301,6 +301,47 @@ SELECT count(*) AS queued_ue3 FROM topup.voucher_expiry q
   JOIN topup.vouchers v ON v.client_id = q.client_id AND v.serial OPERATOR(topup.=) q.serial
  WHERE v.series = 'UE3' AND q.expires_at = v.expires_at;
 SELECT * FROM topup.verify_ledger();
+
+--
+-- Upgrade 0.4.0 -> 0.5.0 (the order lifecycle) with data and bindings in
+-- place: every master balance gets its hold slots; the roles bound before
+-- the update may call what joined their duties at once; a provider channel
+-- works for a card opened under 0.2.0; the orders of before keep their
+-- lifecycle columns empty and have no events.
+--
+ALTER EXTENSION topup UPDATE TO '0.5.0';
+SELECT extversion FROM pg_extension WHERE extname = 'topup';
+SELECT book, count(*) AS slots, sum(balance) AS balance FROM topup.balance_slots
+ WHERE client_id = 't_upgrade' GROUP BY book ORDER BY book;
+SELECT count(*) AS orders,
+       count(*) FILTER (WHERE attempts IS NULL AND lease_until IS NULL AND next_attempt_at IS NULL
+                          AND provider_reference IS NULL AND reverses_order_id IS NULL
+                          AND hold_slot IS NULL AND note IS NULL) AS lifecycle_empty
+  FROM topup.orders WHERE client_id = 't_upgrade';
+SELECT count(*) AS events FROM topup.events;
+SELECT slug, sqlstate FROM topup.error_codes WHERE sqlstate >= 'TU021' ORDER BY sqlstate;
+SELECT order_id AS top2_id FROM topup.orders WHERE client_id = 't_upgrade' AND idempotency_key = 'up-top-2' \gset
+SELECT topup.set_channel('UPPROV', 'provider', client_id => 't_upgrade');
+SET ROLE up_app;
+SELECT status, topup_status, error_slug, amount, fee, replayed
+  FROM topup.topup_card('u_card2', 10, 'up-prov-1', channel => 'UPPROV');
+SELECT status, error_slug, amount, account_balance_after
+  FROM topup.charge_account('u_acc', 5, 'up-charge-1', 'after the update');
+SELECT kind, payload ->> 'order_type' AS order_type, payload ->> 'status' AS status
+  FROM topup.events_since(0) ORDER BY event_id;
+RESET ROLE;
+SET ROLE up_admin;
+SELECT client_id, currency, balance FROM topup.hold_balances;
+SELECT status, error_slug, order_type, amount FROM topup.reverse_order(:top2_id, 'sent twice', 'up-rev-1');
+RESET ROLE;
+SELECT order_id AS prov_id, topup_status AS claimed FROM topup.claim_orders('UPPROV', client_id => 't_upgrade') \gset
+SELECT :'claimed' AS claimed, attempts FROM topup.orders WHERE order_id = :prov_id;
+SELECT status, topup_status, account_balance_after FROM topup.report_order(:prov_id, 'completed', 'PRV-1', client_id => 't_upgrade');
+SELECT payment_type, account_id, amount, regexp_replace(comment, 'TU[0-9A-Z]{20}', '<reference>') AS comment
+  FROM topup.account_payments
+ WHERE client_id = 't_upgrade' AND order_id > :top2_id ORDER BY order_id;
+SELECT * FROM topup.verify_ledger();
+
 -- the roles go again (their privileges with them) before the catalogs are compared
 SELECT topup.unbind_role('up_app', 'app', 't_upgrade');
 SELECT topup.unbind_role('up_admin', 'admin', 't_upgrade');
@@ -386,6 +427,8 @@ LANGUAGE sql AS $$
     SELECT 'error code', slug, concat_ws(' | ', sqlstate, description) FROM topup.error_codes
     UNION ALL
     SELECT 'client', client_id, name FROM topup.clients WHERE client_id = 'default'
+    UNION ALL
+    SELECT 'duty grant', duty || ' ' || privilege || ' ' || object, columns::text FROM topup.duty_grants
 $$;
 CREATE TEMP TABLE catalog_upgraded AS SELECT * FROM pg_temp.topup_catalog();
 
