@@ -1104,12 +1104,22 @@ RedeemEntry(FunctionCallInfo fcinfo, RedeemRequest *req)
 Datum
 topup_redeem_voucher(PG_FUNCTION_ARGS)
 {
+	ErrorContextCallback *caller_context = error_context_stack;
 	RedeemRequest req;
-	char	   *pin = TopupTextArg(fcinfo, 0);
+	char	   *pin;
 	char	   *p;
 	int			len = 0;
 	Datum		result;
 
+	/*
+	 * The caller's error context stays out of the errors raised in here: a
+	 * PL/pgSQL caller's adds its statement, PIN literal included, to the
+	 * report (the server log and the client).  On an error the caller's
+	 * PG_TRY, or the top level, restores the stack.
+	 */
+	error_context_stack = NULL;
+
+	pin = TopupTextArg(fcinfo, 0);
 	memset(&req, 0, sizeof(req));
 	req.by = REDEEM_BY_PIN;
 	req.account_id = TopupTextArg(fcinfo, 1);
@@ -1142,6 +1152,7 @@ topup_redeem_voucher(PG_FUNCTION_ARGS)
 		explicit_bzero(pin, len);
 
 	result = RedeemEntry(fcinfo, &req);
+	error_context_stack = caller_context;
 	PG_RETURN_DATUM(result);
 }
 
