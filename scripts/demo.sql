@@ -157,6 +157,63 @@ SELECT count(*) AS problems FROM topup.verify_ledger();
 RESET ROLE;
 
 \echo
+\echo '== 9. A card processor applies top-ups later: a provider channel, its worker, reversals, charges, events'
+SELECT topup.set_channel('PROCESSOR', 'provider', attempt_timeout => '30 seconds', max_attempts => 3,
+                         client_id => 'acme-api');
+\set QUIET on
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS acme_worker;
+RESET client_min_messages;
+CREATE ROLE acme_worker LOGIN;
+\set QUIET off
+SELECT topup.bind_role('acme_worker', 'provider', 'acme-api');
+\echo '-- two top-ups through the processor: amount + fee is held, the cards are not credited yet'
+SET ROLE acme_app;
+SELECT status, topup_status, amount, fee, master_balance_after, account_balance_after
+  FROM topup.topup_card('914639258868515', 40, 'prov-1', channel => 'PROCESSOR');
+SELECT status, topup_status, amount, fee, master_balance_after
+  FROM topup.topup_card('914639258868516', 60, 'prov-2', channel => 'PROCESSOR');
+RESET ROLE;
+SELECT client_id, currency, balance AS held FROM topup.hold_balances;
+\echo '-- the worker claims both (a lease each), the processor applies one and declines the other'
+SET ROLE acme_worker;
+SELECT account_id, amount, topup_status FROM topup.claim_orders('PROCESSOR', 10) ORDER BY order_id;
+RESET ROLE;
+SELECT order_id AS prov1 FROM topup.check_order('prov-1', 'card_topup', 'acme-api') \gset
+SELECT order_id AS prov2 FROM topup.check_order('prov-2', 'card_topup', 'acme-api') \gset
+SELECT order_id, topup_status, attempts, lease_until > now() AS leased
+  FROM topup.orders WHERE order_id IN (:prov1, :prov2) ORDER BY order_id;
+SET ROLE acme_worker;
+SELECT status, topup_status, account_balance_after
+  FROM topup.report_order(:prov1, 'completed', provider_reference => 'PRC-0001');
+SELECT status, topup_status, error_slug, error_message
+  FROM topup.report_order(:prov2, 'failed', error_slug => 'card_limit_exceeded',
+                          error_message => 'daily load limit reached');
+\echo '-- the processor''s retry of the same report changes nothing'
+SELECT status, replayed FROM topup.report_order(:prov1, 'completed', provider_reference => 'PRC-0001');
+RESET ROLE;
+\echo '-- the hold is empty again: 40 + fee went to the card and the fee account, 60 + fee back to the master balance'
+SELECT client_id, currency, balance AS held FROM topup.hold_balances;
+SELECT * FROM topup.master_balances WHERE client_id = 'acme-api';
+\echo '-- staff reverse the instant top-up of 50 (sent twice by mistake), the fee too'
+SELECT order_id AS ord5 FROM topup.check_order('ord-5', 'card_topup', 'acme-api') \gset
+SET ROLE acme_staff;
+SELECT order_type, status, amount, account_balance_after
+  FROM topup.reverse_order(:ord5, 'sent twice', 'rev-1', refund_fee => true);
+SELECT order_type, status, error_slug FROM topup.reverse_order(:ord5, 'again', 'rev-2');
+RESET ROLE;
+\echo '-- the app charges a card for a purchase; one it cannot cover is refused, stored'
+SET ROLE acme_app;
+SELECT order_type, status, amount, account_balance_after
+  FROM topup.charge_account('914639258868515', 12.50, 'pay-1', 'data plan');
+SELECT order_type, status, error_slug FROM topup.charge_account('914639258868515', 10000, 'pay-2');
+\echo '-- the app reads its events (published in commit order; poll with the last id seen)'
+SELECT kind, order_id IS NOT NULL AS has_order, account_id, payload ->> 'status' AS status,
+       payload ->> 'amount' AS amount
+  FROM topup.events_since(0) ORDER BY event_id;
+RESET ROLE;
+
+\echo
 \echo '== Admin view: voucher_list'
 SELECT status, serial, series, amount, currency, pin_masked, reseller, activated_by
   FROM topup.voucher_list ORDER BY serial;

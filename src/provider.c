@@ -58,10 +58,26 @@ PG_FUNCTION_INFO_V1(topup_order_timeouts);
 PG_FUNCTION_INFO_V1(topup_run_order_timeouts);
 PG_FUNCTION_INFO_V1(topup_schedule_order_timeouts);
 
-/* The backoff of an order's next attempt, from its channel (alias ch) and attempts. */
+/*
+ * The attempt_timeout of an order's channel (the default if the channel
+ * was removed since).  A subquery, not a join: the statements return the
+ * order's unqualified columns, and channels has a client_id too.
+ */
+#define ATTEMPT_TIMEOUT_SQL(o) \
+	"COALESCE((SELECT ch.attempt_timeout FROM topup.channels ch " \
+	"           WHERE ch.client_id = " o ".client_id AND ch.channel = " o ".channel), " \
+	"         '30 seconds'::interval)"
+
+/*
+ * The backoff of an order's next attempt: attempt_timeout * 2^(attempts - 1),
+ * at most an hour.  Computed in seconds as float8 (an order in doubt is
+ * retried without end, and the interval of 2^60 attempt timeouts would
+ * overflow).
+ */
 #define BACKOFF_SQL(o) \
-	"LEAST(ch.attempt_timeout * pg_catalog.power(2, GREATEST(" o ".attempts, 1) - 1)::float8, " \
-	"      '1 hour'::interval)"
+	"pg_catalog.make_interval(secs => LEAST(3600, " \
+	"    pg_catalog.date_part('epoch', " ATTEMPT_TIMEOUT_SQL(o) ") " \
+	"    * pg_catalog.power(2::float8, LEAST(GREATEST(" o ".attempts, 1) - 1, 62))))"
 
 /*
  * A provider-backed top-up completed: hold -> card and fee.  $1 order,
@@ -145,8 +161,7 @@ PG_FUNCTION_INFO_V1(topup_schedule_order_timeouts);
 	"       next_attempt_at = pg_catalog.now() + " BACKOFF_SQL("o") ", " \
 	"       provider_reference = COALESCE($3, o.provider_reference), " \
 	"       error_slug = COALESCE($4, o.error_slug), error_message = COALESCE($5, o.error_message) " \
-	"  FROM topup.channels ch " \
-	" WHERE o.order_id = $1 AND ch.client_id = o.client_id AND ch.channel = o.channel " \
+	" WHERE o.order_id = $1 " \
 	"RETURNING " TOPUP_ORDER_RESULT_COLUMNS
 
 /* The order as report_order finds it, locked.  Columns, 1-based. */
@@ -380,11 +395,7 @@ ReportOrder(FunctionCallInfo fcinfo)
 								   false, 0);
 		TopupSPICheck(rc, SPI_OK_UPDATE_RETURNING, "scheduling a retry");
 		if (SPI_processed != 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_TOPUP_UNKNOWN_CHANNEL),
-					 errmsg("the channel of order %lld does not exist any more",
-							(long long) DatumGetInt64(order_id)),
-					 errhint("Create it again with topup.set_channel(), or report the order completed or failed.")));
+			elog(ERROR, "topup: order %lld was not updated", (long long) DatumGetInt64(order_id));
 		return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, false);
 	}
 }
@@ -477,9 +488,9 @@ topup_report_order(PG_FUNCTION_ARGS)
 	"                             THEN 'provider_in_progress' " \
 	"                             ELSE 'provider_verification' END::topup.topup_status, " \
 	"         attempts = COALESCE(o.attempts, 0) + 1, " \
-	"         lease_until = pg_catalog.now() + COALESCE($2, ch.attempt_timeout), next_attempt_at = NULL " \
-	"    FROM topup.channels ch " \
-	"   WHERE o.order_id = ANY ($1) AND ch.client_id = o.client_id AND ch.channel = o.channel " \
+	"         lease_until = pg_catalog.now() + COALESCE($2, " ATTEMPT_TIMEOUT_SQL("o") "), " \
+	"         next_attempt_at = NULL " \
+	"   WHERE o.order_id = ANY ($1) " \
 	"  RETURNING " TOPUP_ORDER_RESULT_COLUMNS ") " \
 	"SELECT * FROM u ORDER BY order_id"
 
