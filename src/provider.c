@@ -58,6 +58,14 @@ PG_FUNCTION_INFO_V1(topup_order_timeouts);
 PG_FUNCTION_INFO_V1(topup_run_order_timeouts);
 PG_FUNCTION_INFO_V1(topup_schedule_order_timeouts);
 
+/*
+ * The channels, joined to the orders an UPDATE returns: their client_id and
+ * channel renamed, so that the RETURNING list (TOPUP_ORDER_RESULT_COLUMNS,
+ * unqualified) names the order's client_id only.
+ */
+#define CHANNELS_SQL \
+	"(SELECT client_id AS ch_client_id, channel AS ch_channel, attempt_timeout FROM topup.channels)"
+
 /* The backoff of an order's next attempt, from its channel (alias ch) and attempts. */
 #define BACKOFF_SQL(o) \
 	"LEAST(ch.attempt_timeout * pg_catalog.power(2, GREATEST(" o ".attempts, 1) - 1)::float8, " \
@@ -145,8 +153,8 @@ PG_FUNCTION_INFO_V1(topup_schedule_order_timeouts);
 	"       next_attempt_at = pg_catalog.now() + " BACKOFF_SQL("o") ", " \
 	"       provider_reference = COALESCE($3, o.provider_reference), " \
 	"       error_slug = COALESCE($4, o.error_slug), error_message = COALESCE($5, o.error_message) " \
-	"  FROM topup.channels ch " \
-	" WHERE o.order_id = $1 AND ch.client_id = o.client_id AND ch.channel = o.channel " \
+	"  FROM " CHANNELS_SQL " ch " \
+	" WHERE o.order_id = $1 AND ch.ch_client_id = o.client_id AND ch.ch_channel = o.channel " \
 	"RETURNING " TOPUP_ORDER_RESULT_COLUMNS
 
 /* The order as report_order finds it, locked.  Columns, 1-based. */
@@ -478,8 +486,8 @@ topup_report_order(PG_FUNCTION_ARGS)
 	"                             ELSE 'provider_verification' END::topup.topup_status, " \
 	"         attempts = COALESCE(o.attempts, 0) + 1, " \
 	"         lease_until = pg_catalog.now() + COALESCE($2, ch.attempt_timeout), next_attempt_at = NULL " \
-	"    FROM topup.channels ch " \
-	"   WHERE o.order_id = ANY ($1) AND ch.client_id = o.client_id AND ch.channel = o.channel " \
+	"    FROM " CHANNELS_SQL " ch " \
+	"   WHERE o.order_id = ANY ($1) AND ch.ch_client_id = o.client_id AND ch.ch_channel = o.channel " \
 	"  RETURNING " TOPUP_ORDER_RESULT_COLUMNS ") " \
 	"SELECT * FROM u ORDER BY order_id"
 
