@@ -732,7 +732,8 @@ SELECT * FROM topup.verify_ledger();
 --
 -- 7. Orders whose card was blocked or closed while they waited are not
 -- handed over: the claim fails them (new -> new_error -> failed,
--- card_not_active) and refunds them; the live order after them is claimed.
+-- card_not_active) and refunds them; the live order after them is claimed
+-- in their stead (max_orders 1: one live order, not none).
 --
 INSERT INTO res SELECT 'd1', * FROM topup.topup_card('k_dead1', 10, 'd-1', channel => 'lc_dead', client_id => 't_life')
 RETURNING step, status, topup_status;
@@ -740,10 +741,12 @@ INSERT INTO res SELECT 'd2', * FROM topup.topup_card('k_dead2', 20, 'd-2', chann
 RETURNING step, status, topup_status;
 INSERT INTO res SELECT 'd3', * FROM topup.topup_card('k_live', 30, 'd-3', channel => 'lc_dead', client_id => 't_life')
 RETURNING step, status, topup_status;
+INSERT INTO res SELECT 'd4', * FROM topup.topup_card('k_live', 40, 'd-4', channel => 'lc_dead', client_id => 't_life')
+RETURNING step, status, topup_status;
 UPDATE topup.accounts SET status = 'blocked' WHERE client_id = 't_life' AND account_id = 'k_dead1';
 UPDATE topup.accounts SET status = 'closed' WHERE client_id = 't_life' AND account_id = 'k_dead2';
 SELECT * FROM pg_temp.changes();
-SELECT * FROM pg_temp.claim('d_c1', 'lc_dead');
+SELECT * FROM pg_temp.claim('d_c1', 'lc_dead', 1);
 SELECT * FROM pg_temp.changes();
 SELECT n.name, o.status, o.topup_status, o.error_slug, o.error_message, o.failed_at IS NOT NULL AS failed,
        o.attempts, o.lease_until
@@ -756,9 +759,11 @@ SELECT n.name, e.kind, e.payload ->> 'error_slug' AS error_slug
 INSERT INTO res SELECT 'd1_replay', * FROM topup.topup_card('k_dead1', 10, 'd-1', channel => 'lc_dead', client_id => 't_life')
 RETURNING :cols;
 SELECT * FROM pg_temp.raised($$SELECT * FROM pg_temp.report('d1', 'completed')$$);
--- nothing else due
+-- the next live one, then nothing else due
 SELECT * FROM pg_temp.claim('d_c2', 'lc_dead');
+SELECT * FROM pg_temp.claim('d_c3', 'lc_dead');
 SELECT status, topup_status FROM pg_temp.report('d3', 'completed');
+SELECT status, topup_status FROM pg_temp.report('d4', 'completed');
 SELECT * FROM pg_temp.changes();
 SELECT * FROM topup.verify_ledger();
 
