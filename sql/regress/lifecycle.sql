@@ -704,9 +704,11 @@ COMMIT;
 SELECT pg_sleep(0.05);
 -- ... once it ran out, the timeouts leave it as it is: it is claimable again
 SELECT topup._order_timeouts() AS in_doubt;
+BEGIN;
 SELECT claimed, topup_status, attempts, lease FROM pg_temp.claim('t_c5', 'lc_to');
 -- under the channel's lease of 30 seconds now: not handed out
 SELECT * FROM pg_temp.claim('t_c6', 'lc_to', 10, NULL, NULL);
+COMMIT;
 -- CALL topup.run_order_timeouts(): t3 in doubt after a short lease
 INSERT INTO res SELECT 't3', * FROM topup.topup_card('k_to', 12, 't-3', channel => 'lc_to', client_id => 't_life')
 RETURNING step, status, topup_status;
