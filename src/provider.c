@@ -450,7 +450,8 @@ topup_report_order(PG_FUNCTION_ARGS)
  * those another worker is claiming; locked.  Those whose card cannot take
  * the top-up any more (blocked or closed since) are "dead": they are not
  * handed over but fail, refunded (new -> new_error -> failed).  $1 channel,
- * $2 clients (NULL: every client), $3 max.
+ * $2 clients (NULL: every client), $3 max, $4 the live orders this claim
+ * already holds (left out).
  */
 #define CANDIDATES_SQL \
 	"SELECT o.order_id, o.topup_status = 'new' AND o.order_type = 'card_topup' " \
@@ -463,6 +464,7 @@ topup_report_order(PG_FUNCTION_ARGS)
 	"                          'provider_verification_error') " \
 	"   AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= pg_catalog.now()) " \
 	"   AND (o.lease_until IS NULL OR o.lease_until <= pg_catalog.now()) " \
+	"   AND NOT (o.order_id = ANY ($4)) " \
 	" ORDER BY o.order_id LIMIT $3 " \
 	"   FOR UPDATE OF o SKIP LOCKED"
 
@@ -556,6 +558,7 @@ topup_claim_orders(PG_FUNCTION_ARGS)
 	Tuplestorestate *store;
 	TupleDesc	tupdesc;
 	int			saved;
+	int32		max_orders;
 
 	if (channel == NULL)
 		ereport(ERROR,
@@ -565,6 +568,7 @@ topup_claim_orders(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_orders must be at least 1")));
+	max_orders = PG_GETARG_INT32(1);
 	if (!PG_ARGISNULL(2) &&
 		DatumGetInt32(DirectFunctionCall2(interval_cmp, PG_GETARG_DATUM(2),
 										  DirectFunctionCall3(interval_in, CStringGetDatum("0"),
@@ -629,23 +633,42 @@ topup_claim_orders(PG_FUNCTION_ARGS)
 						 errhint("Create it with topup.set_channel().")));
 		}
 
-		/* the candidates, locked; the dead ones fail, refunded */
-		rc = SPI_execute_with_args(CANDIDATES_SQL, 3, (Oid[]) {TEXTOID, TEXTARRAYOID, INT4OID},
-								   (Datum[]) {CStringGetTextDatum(channel), clients, PG_GETARG_DATUM(1)},
-								   (char[]) {' ', clients_null, ' '}, false, 0);
-		TopupSPICheck(rc, SPI_OK_SELECT, "finding orders to claim");
-		candidates = SPI_tuptable;
-		ncandidates = SPI_processed;
-		live = palloc(Max(ncandidates, 1) * sizeof(Datum));
-		for (i = 0; i < ncandidates; i++)
+		/*
+		 * The candidates, locked; the dead ones fail, refunded.  Those failed
+		 * leave room for as many more due orders: taken by the next round,
+		 * until max_orders are live or none is left.
+		 */
+		live = palloc(sizeof(Datum));
+		for (;;)
 		{
-			bool		isnull;
-			Datum		id = SPI_getbinval(candidates->vals[i], candidates->tupdesc, 1, &isnull);
+			bool		any_dead = false;
 
-			if (DatumGetBool(SPI_getbinval(candidates->vals[i], candidates->tupdesc, 2, &isnull)))
-				FailDead(id);
-			else
-				live[nlive++] = id;
+			rc = SPI_execute_with_args(CANDIDATES_SQL, 4,
+									   (Oid[]) {TEXTOID, TEXTARRAYOID, INT4OID, INT8ARRAYOID},
+									   (Datum[]) {CStringGetTextDatum(channel), clients,
+										   Int32GetDatum(max_orders - nlive),
+										   PointerGetDatum(construct_array(live, nlive, INT8OID, 8,
+																		   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE))},
+									   (char[]) {' ', clients_null, ' ', ' '}, false, 0);
+			TopupSPICheck(rc, SPI_OK_SELECT, "finding orders to claim");
+			candidates = SPI_tuptable;
+			ncandidates = SPI_processed;
+			live = repalloc(live, (nlive + Max(ncandidates, 1)) * sizeof(Datum));
+			for (i = 0; i < ncandidates; i++)
+			{
+				bool		isnull;
+				Datum		id = SPI_getbinval(candidates->vals[i], candidates->tupdesc, 1, &isnull);
+
+				if (DatumGetBool(SPI_getbinval(candidates->vals[i], candidates->tupdesc, 2, &isnull)))
+				{
+					FailDead(id);
+					any_dead = true;
+				}
+				else
+					live[nlive++] = id;
+			}
+			if (!any_dead || nlive >= max_orders)
+				break;
 		}
 
 		rc = SPI_execute_with_args(CLAIM_SQL, 2, (Oid[]) {INT8ARRAYOID, INTERVALOID},
