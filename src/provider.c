@@ -308,6 +308,15 @@ ReportOrder(FunctionCallInfo fcinfo)
 	status = SPI_getvalue(row, desc, R_STATUS);
 	ts = SPI_getvalue(row, desc, R_TOPUP_STATUS);
 
+	/* only provider-backed orders are reported (they count attempts from 0) */
+	(void) SPI_getbinval(row, desc, R_ATTEMPTS, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("order %lld is not provider-backed", (long long) DatumGetInt64(order_id)),
+				 errdetail("Only the orders of a provider channel are reported; this one was %s in its call.",
+						   status)));
+
 	/* a final order: the same outcome again is a replay, another one is refused */
 	if (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0)
 	{

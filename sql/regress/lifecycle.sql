@@ -446,6 +446,19 @@ SELECT r.* FROM (VALUES
     (format($$SELECT * FROM topup.report_order(%s, 'completed', client_id => NULL)$$, :p1_id))) AS x(c), LATERAL pg_temp.raised(x.c) AS r;
 SELECT * FROM pg_temp.changes();
 
+-- Orders that are not provider-backed (an instant top-up, a top-up refused
+-- in its call) are not reported: 23514, whatever the outcome; nothing changes.
+SELECT min(order_id) FILTER (WHERE status = 'completed') AS inst_id,
+       min(order_id) FILTER (WHERE status = 'failed') AS refused_id
+  FROM topup.orders WHERE client_id = 't_life' AND order_type = 'card_topup' AND attempts IS NULL \gset
+SELECT r.* FROM (VALUES
+    (format($$SELECT * FROM topup.report_order(%s, 'completed', client_id => 't_life')$$, :inst_id)),
+    (format($$SELECT * FROM topup.report_order(%s, 'failed', client_id => 't_life')$$, :inst_id)),
+    (format($$SELECT * FROM topup.report_order(%s, 'failed', client_id => 't_life')$$, :refused_id)),
+    (format($$SELECT * FROM topup.report_order(%s, 'unknown', client_id => 't_life')$$, :refused_id))) AS x(c),
+  LATERAL pg_temp.raised(x.c) AS r;
+SELECT * FROM pg_temp.changes();
+
 -- (b) completed: hold -> card (amount) and fee account (fee); the
 -- provider's reference is kept.
 SELECT * FROM pg_temp.report('p1', 'completed', 'PRV-p1');
