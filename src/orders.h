@@ -30,6 +30,14 @@
 	"amount, fee, currency, master_balance_before, master_balance_after, " \
 	"account_balance_after, error_slug, error_message, idempotency_key, reference, " \
 	"false AS replayed, created_at, completed_at, failed_at"
+/* The same, qualified by a table alias: for statements that join a table
+ * sharing column names with orders (channels has client_id). */
+#define TOPUP_ORDER_RESULT_COLUMNS_OF(t) \
+	t ".order_id, " t ".order_type, " t ".status, " t ".topup_status, " t ".client_id, " \
+	t ".account_id, " t ".serial, " t ".amount, " t ".fee, " t ".currency, " \
+	t ".master_balance_before, " t ".master_balance_after, " t ".account_balance_after, " \
+	t ".error_slug, " t ".error_message, " t ".idempotency_key, " t ".reference, " \
+	"false AS replayed, " t ".created_at, " t ".completed_at, " t ".failed_at"
 #define TOPUP_ORDER_RESULT_NATTS	21
 #define TOPUP_ORDER_RESULT_REPLAYED	18	/* 1-based position of "replayed" */
 
