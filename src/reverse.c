@@ -415,7 +415,7 @@ ReverseOrder(FunctionCallInfo fcinfo)
 	/* raised: an amount the currency cannot hold; refund_fee of a partial reversal */
 	if (!amount_null)
 	{
-		(void) TopupCheckAmount(amount, minor, &ok);
+		amount = TopupCheckAmount(amount, minor, &ok);
 		if (!ok)
 			ereport(ERROR,
 					(errcode(ERRCODE_TOPUP_INVALID_AMOUNT),
