@@ -43,7 +43,7 @@ REGRESS = $(addprefix regress/, \
 	expiry verify pricing card_topup direct secret access upgrade)
 ISOLATION = double_redeem same_key_redeem same_account_redeem expiry_vs_redeem \
 	same_key_topup hot_master two_sweeps claim_orders events_out_of_order \
-	concurrent_reversals
+	concurrent_reversals concurrent_charges
 
 # pg_regress writes results/regress/NAME.out but makes only results/
 REGRESS_PREP = results/regress
