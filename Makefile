@@ -42,7 +42,8 @@ REGRESS = $(addprefix regress/, \
 	serial customer_info generate export redeem vouchers_trigger guards copy_guard \
 	expiry verify pricing card_topup direct secret access lifecycle upgrade)
 ISOLATION = double_redeem same_key_redeem same_account_redeem expiry_vs_redeem \
-	same_key_topup hot_master two_sweeps
+	same_key_topup hot_master two_sweeps claim_orders events_out_of_order \
+	concurrent_reversals concurrent_charges
 
 # pg_regress writes results/regress/NAME.out but makes only results/
 REGRESS_PREP = results/regress

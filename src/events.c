@@ -91,7 +91,13 @@ Publish(void)
 	TopupSPICheck(rc, SPI_OK_SELECT, "locking the publication");
 	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 		return;
-	/* a new snapshot, taken once the lock is held, sees the last publication */
+	/*
+	 * Under READ COMMITTED this statement takes a new snapshot, now that
+	 * the lock is held, which sees the last publication.  Under REPEATABLE
+	 * READ it runs on the transaction's snapshot: if another publication
+	 * committed since, numbering a row it numbered fails with a
+	 * serialization error, which the reader retries.
+	 */
 	rc = SPI_execute("UPDATE topup.events e SET event_id = pg_catalog.nextval('topup.event_id_seq') "
 					 "  FROM (SELECT ctid FROM topup.events WHERE event_id IS NULL "
 					 "         ORDER BY at, ctid LIMIT " CppAsString2(PUBLISH_BATCH) ") u "

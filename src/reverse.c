@@ -22,11 +22,13 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/numeric.h"
+#include "utils/snapmgr.h"
 
 #include "access.h"
 #include "crypto.h"
@@ -50,19 +52,26 @@ enum
 	O_ACCOUNT,
 	O_SERIAL,
 	O_PROVIDER_CHANNEL,
-	O_REVERSED,
 	O_MINOR
 };
 
 #define ORIGINAL_SQL \
 	"SELECT o.order_type, o.status::text, o.amount, o.fee, o.currency, o.account_id, o.serial, " \
-	"       CASE WHEN o.hold_slot IS NOT NULL THEN o.channel END, " \
-	"       COALESCE((SELECT pg_catalog.sum(r.amount) FROM topup.orders r " \
-	"                  WHERE r.reverses_order_id = o.order_id AND r.status IN ('processing', 'completed')), 0), " \
-	"       c.minor_units " \
+	"       CASE WHEN o.hold_slot IS NOT NULL THEN o.channel END, c.minor_units " \
 	"  FROM topup.orders o LEFT JOIN topup.currencies c ON c.code = o.currency " \
 	" WHERE o.order_id = $1 AND o.client_id = $2 " \
 	"   FOR UPDATE OF o"
+
+/*
+ * How much of order $1 its reversals take back.  Not part of ORIGINAL_SQL:
+ * a statement computes its columns with the snapshot it took before it
+ * waited for the row lock, so it would miss the reversal of the
+ * transaction it waited for (SELECT ... FOR UPDATE rechecks only the
+ * locked row, and only if it was updated).
+ */
+#define REVERSED_SQL \
+	"SELECT COALESCE(pg_catalog.sum(r.amount), 0) FROM topup.orders r " \
+	" WHERE r.reverses_order_id = $1 AND r.status IN ('processing', 'completed')"
 
 /*
  * The reversal order, before any money moves: processing, with the amount
@@ -312,6 +321,45 @@ StoreFailure(FunctionCallInfo fcinfo, Datum *args, char *nulls, const char *slug
 	return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, false);
 }
 
+/*
+ * What the reversals of order_id (locked by the caller) take back so far.
+ * Under READ COMMITTED the statement takes its snapshot now, after the
+ * lock was granted, and so sees the reversal of every transaction that
+ * held the lock before.  Under REPEATABLE READ and SERIALIZABLE the
+ * transaction's snapshot may predate such a reversal: if the latest
+ * committed state differs, this reversal would be judged on stale figures,
+ * and it fails with a serialization error instead (as core's foreign key
+ * checks do with their cross-check snapshot).  The caller is connected to
+ * SPI.
+ */
+static Datum
+Reversed(Datum order_id)
+{
+	static SPIPlanPtr plan = NULL;
+	SPIPlanPtr	p = TopupPreparePlan(&plan, REVERSED_SQL, 1, (Oid[]) {INT8OID});
+	Datum		seen;
+	bool		isnull;
+	int			rc;
+
+	rc = SPI_execute_plan(p, &order_id, NULL, false, 1);
+	TopupSPICheck(rc, SPI_OK_SELECT, "reversals look-up");
+	seen = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (IsolationUsesXactSnapshot())
+	{
+		rc = SPI_execute_snapshot(p, &order_id, NULL, GetLatestSnapshot(), InvalidSnapshot,
+								  true, false, 1);
+		TopupSPICheck(rc, SPI_OK_SELECT, "reversals look-up");
+		if (!DatumGetBool(DirectFunctionCall2(numeric_eq, seen,
+											  SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+															1, &isnull))))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to a concurrent reversal of order %lld",
+							(long long) DatumGetInt64(order_id))));
+	}
+	return seen;
+}
+
 static Datum
 ReverseOrder(FunctionCallInfo fcinfo)
 {
@@ -367,7 +415,7 @@ ReverseOrder(FunctionCallInfo fcinfo)
 	/* raised: an amount the currency cannot hold; refund_fee of a partial reversal */
 	if (!amount_null)
 	{
-		(void) TopupCheckAmount(amount, minor, &ok);
+		amount = TopupCheckAmount(amount, minor, &ok);
 		if (!ok)
 			ereport(ERROR,
 					(errcode(ERRCODE_TOPUP_INVALID_AMOUNT),
@@ -399,7 +447,7 @@ ReverseOrder(FunctionCallInfo fcinfo)
 		return StoreFailure(fcinfo, args, nulls, "order_not_reversible",
 							strcmp(type, "reversal") == 0 ? "a reversal cannot be reversed" :
 							psprintf("the order is %s, not completed", status));
-	remaining = DirectFunctionCall2(numeric_sub, original_amount, SPI_getbinval(row, desc, O_REVERSED, &isnull));
+	remaining = DirectFunctionCall2(numeric_sub, original_amount, Reversed(order_id));
 	if (TopupNumericSign(remaining) <= 0)
 		return StoreFailure(fcinfo, args, nulls, "order_already_reversed", "nothing of the order is left to reverse");
 	if (amount_null)
