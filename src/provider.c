@@ -139,14 +139,21 @@ PG_FUNCTION_INFO_V1(topup_schedule_order_timeouts);
 	"e AS (" TOPUP_ORDER_EVENTS_SQL("o", "o") ") " \
 	"SELECT * FROM o"
 
-/* A retry later: the new topup_status ($2) claimable after the backoff. */
+/*
+ * A retry later: the new topup_status ($2) claimable after the backoff.
+ * The channel is read in subqueries, not joined in a FROM list: the
+ * unqualified order_result columns of RETURNING must name the order's
+ * columns alone (a join made client_id ambiguous).
+ */
 #define RETRY_SQL \
 	"UPDATE topup.orders o SET topup_status = $2::topup.topup_status, lease_until = NULL, " \
-	"       next_attempt_at = pg_catalog.now() + " BACKOFF_SQL("o") ", " \
+	"       next_attempt_at = pg_catalog.now() + " \
+	"           (SELECT " BACKOFF_SQL("o") " FROM topup.channels ch " \
+	"             WHERE ch.client_id = o.client_id AND ch.channel = o.channel), " \
 	"       provider_reference = COALESCE($3, o.provider_reference), " \
 	"       error_slug = COALESCE($4, o.error_slug), error_message = COALESCE($5, o.error_message) " \
-	"  FROM topup.channels ch " \
-	" WHERE o.order_id = $1 AND ch.client_id = o.client_id AND ch.channel = o.channel " \
+	" WHERE o.order_id = $1 " \
+	"   AND EXISTS (SELECT 1 FROM topup.channels ch WHERE ch.client_id = o.client_id AND ch.channel = o.channel) " \
 	"RETURNING " TOPUP_ORDER_RESULT_COLUMNS
 
 /* The order as report_order finds it, locked.  Columns, 1-based. */
@@ -468,7 +475,9 @@ topup_report_order(PG_FUNCTION_ARGS)
  * Claim the live candidates ($1, order ids): each becomes
  * provider_in_progress (or stays in doubt, provider_verification, when it
  * was), its attempts counted, its lease set ($2, or the channel's
- * attempt_timeout).
+ * attempt_timeout).  The channel is read in subqueries, not joined in a
+ * FROM list: the unqualified order_result columns of RETURNING must name
+ * the order's columns alone (a join made client_id ambiguous).
  */
 #define CLAIM_SQL \
 	"WITH u AS (" \
@@ -477,9 +486,11 @@ topup_report_order(PG_FUNCTION_ARGS)
 	"                             THEN 'provider_in_progress' " \
 	"                             ELSE 'provider_verification' END::topup.topup_status, " \
 	"         attempts = COALESCE(o.attempts, 0) + 1, " \
-	"         lease_until = pg_catalog.now() + COALESCE($2, ch.attempt_timeout), next_attempt_at = NULL " \
-	"    FROM topup.channels ch " \
-	"   WHERE o.order_id = ANY ($1) AND ch.client_id = o.client_id AND ch.channel = o.channel " \
+	"         lease_until = pg_catalog.now() + COALESCE($2, (SELECT ch.attempt_timeout FROM topup.channels ch " \
+	"                        WHERE ch.client_id = o.client_id AND ch.channel = o.channel)), " \
+	"         next_attempt_at = NULL " \
+	"   WHERE o.order_id = ANY ($1) " \
+	"     AND EXISTS (SELECT 1 FROM topup.channels ch WHERE ch.client_id = o.client_id AND ch.channel = o.channel) " \
 	"  RETURNING " TOPUP_ORDER_RESULT_COLUMNS ") " \
 	"SELECT * FROM u ORDER BY order_id"
 
