@@ -332,7 +332,7 @@ ReverseOrder(FunctionCallInfo fcinfo)
 	char	   *channel;
 	Datum		original_amount;
 	Datum		remaining;
-	Datum		fee = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+	Datum		fee;
 	bool		isnull;
 	bool		ok;
 	int			minor;
@@ -363,11 +363,15 @@ ReverseOrder(FunctionCallInfo fcinfo)
 	minor = DatumGetInt32(SPI_getbinval(row, desc, O_MINOR, &isnull));
 	if (isnull)
 		minor = 4;
+	/* no fee refunded: 0 at the currency's scale (0.00), as a free top-up's fee */
+	fee = DirectFunctionCall2(numeric_round, DirectFunctionCall1(int4_numeric, Int32GetDatum(0)),
+							  Int32GetDatum(minor));
 
 	/* raised: an amount the currency cannot hold; refund_fee of a partial reversal */
 	if (!amount_null)
 	{
-		(void) TopupCheckAmount(amount, minor, &ok);
+		/* stored at the currency's scale, as every order's amount is */
+		amount = TopupCheckAmount(amount, minor, &ok);
 		if (!ok)
 			ereport(ERROR,
 					(errcode(ERRCODE_TOPUP_INVALID_AMOUNT),
