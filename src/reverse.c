@@ -154,7 +154,9 @@ enum
 
 /*
  * voucher_redeem: account -> voucher float; the voucher back to new (the
- * vouchers trigger makes it expired past its date), its due date queued.
+ * vouchers trigger makes it expired past its date), its due date queued
+ * unless the queue holds it still (a redeemed voucher's entry stays until
+ * the sweep reaches its date): one entry per voucher and date.
  */
 #define APPLY_REDEEM_SQL \
 	"WITH " REVERSAL_FROM_SQL \
@@ -171,7 +173,10 @@ enum
 	"  RETURNING v.status, v.expires_at, v.client_id, v.serial), " \
 	"q AS (" \
 	"  INSERT INTO topup.voucher_expiry (expires_at, client_id, serial) " \
-	"  SELECT expires_at, client_id, serial FROM v WHERE status = 'new' AND expires_at IS NOT NULL), " \
+	"  SELECT v.expires_at, v.client_id, v.serial FROM v " \
+	"   WHERE v.status = 'new' AND v.expires_at IS NOT NULL " \
+	"     AND NOT EXISTS (SELECT 1 FROM topup.voucher_expiry e WHERE e.expires_at = v.expires_at " \
+	"                        AND e.client_id = v.client_id AND e.serial OPERATOR(topup.=) v.serial)), " \
 	"l AS (" \
 	"  INSERT INTO topup.ledger (order_id, client_id, book, account_id, currency, amount, balance_after) " \
 	"  SELECT r.order_id, r.client_id, 'account', r.account_id, r.currency, - r.amount, a.balance FROM r, a " \
