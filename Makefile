@@ -40,7 +40,7 @@ DATA = $(wildcard sql/upgrade/$(EXTENSION)--*.sql)
 
 REGRESS = $(addprefix regress/, \
 	serial customer_info generate export redeem vouchers_trigger guards copy_guard \
-	expiry verify pricing card_topup direct secret access reversal charge upgrade)
+	expiry verify pricing card_topup direct secret access reversal charge events upgrade)
 ISOLATION = double_redeem same_key_redeem same_account_redeem expiry_vs_redeem \
 	same_key_topup hot_master two_sweeps
 
