@@ -195,7 +195,7 @@ SELECT max(event_id) AS last_seen FROM topup.events_since(0, 1000, 't_evt') \gse
 -- with the last id it saw does not skip it.  The second session charges
 -- the card in a transaction it keeps open while this one charges the
 -- customer account, commits and polls.
-SELECT dblink_connect('evt2', format('dbname=%s host=%s port=%s', current_database(),
+SELECT dblink_connect('evt2', format('dbname=%s user=%s host=%s port=%s', current_database(), current_user,
                       split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port')));
 SELECT dblink_exec('evt2', 'BEGIN');
 SELECT * FROM dblink('evt2', $$SELECT status::text FROM topup.charge_account('card', 1, 'charge-late', client_id => 't_evt')$$)
