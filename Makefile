@@ -40,7 +40,7 @@ DATA = $(wildcard sql/upgrade/$(EXTENSION)--*.sql)
 
 REGRESS = $(addprefix regress/, \
 	serial customer_info generate export redeem vouchers_trigger guards copy_guard \
-	expiry verify pricing card_topup direct secret access lifecycle upgrade)
+	expiry verify pricing card_topup direct secret access lifecycle reversal charge events upgrade)
 ISOLATION = double_redeem same_key_redeem same_account_redeem expiry_vs_redeem \
 	same_key_topup hot_master two_sweeps claim_orders events_out_of_order \
 	concurrent_reversals concurrent_charges

@@ -192,10 +192,14 @@ topup_purge_events(PG_FUNCTION_ARGS)
 
 		SPI_connect();
 		TopupRequireClient(fcinfo, client_id);
-		/* unpublished events stay: a reader has not seen them yet */
+		/*
+		 * Unpublished events stay: a reader has not seen them yet.  (Every
+		 * OPERATOR() has the same precedence: without the parentheses the
+		 * comparison would bind first.)
+		 */
 		rc = SPI_execute_with_args("DELETE FROM topup.events "
 								   " WHERE client_id OPERATOR(pg_catalog.=) $1 AND event_id IS NOT NULL "
-								   "   AND at OPERATOR(pg_catalog.<) pg_catalog.now() OPERATOR(pg_catalog.-) $2",
+								   "   AND at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $2)",
 								   2, (Oid[]) {TEXTOID, INTERVALOID},
 								   (Datum[]) {CStringGetTextDatum(client_id), PG_GETARG_DATUM(0)},
 								   NULL, false, 0);

@@ -163,7 +163,9 @@ enum
 
 /*
  * voucher_redeem: account -> voucher float; the voucher back to new (the
- * vouchers trigger makes it expired past its date), its due date queued.
+ * vouchers trigger makes it expired past its date), its due date queued
+ * unless the queue holds it still (a redeemed voucher's entry stays until
+ * the sweep reaches its date): one entry per voucher and date.
  */
 #define APPLY_REDEEM_SQL \
 	"WITH " REVERSAL_FROM_SQL \
@@ -180,7 +182,10 @@ enum
 	"  RETURNING v.status, v.expires_at, v.client_id, v.serial), " \
 	"q AS (" \
 	"  INSERT INTO topup.voucher_expiry (expires_at, client_id, serial) " \
-	"  SELECT expires_at, client_id, serial FROM v WHERE status = 'new' AND expires_at IS NOT NULL), " \
+	"  SELECT v.expires_at, v.client_id, v.serial FROM v " \
+	"   WHERE v.status = 'new' AND v.expires_at IS NOT NULL " \
+	"     AND NOT EXISTS (SELECT 1 FROM topup.voucher_expiry e WHERE e.expires_at = v.expires_at " \
+	"                        AND e.client_id = v.client_id AND e.serial OPERATOR(topup.=) v.serial)), " \
 	"l AS (" \
 	"  INSERT INTO topup.ledger (order_id, client_id, book, account_id, currency, amount, balance_after) " \
 	"  SELECT r.order_id, r.client_id, 'account', r.account_id, r.currency, - r.amount, a.balance FROM r, a " \
@@ -380,7 +385,7 @@ ReverseOrder(FunctionCallInfo fcinfo)
 	char	   *channel;
 	Datum		original_amount;
 	Datum		remaining;
-	Datum		fee = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+	Datum		fee;
 	bool		isnull;
 	bool		ok;
 	int			minor;
@@ -411,10 +416,14 @@ ReverseOrder(FunctionCallInfo fcinfo)
 	minor = DatumGetInt32(SPI_getbinval(row, desc, O_MINOR, &isnull));
 	if (isnull)
 		minor = 4;
+	/* no fee refunded: 0 at the currency's scale (0.00), as a free top-up's fee */
+	fee = DirectFunctionCall2(numeric_round, DirectFunctionCall1(int4_numeric, Int32GetDatum(0)),
+							  Int32GetDatum(minor));
 
 	/* raised: an amount the currency cannot hold; refund_fee of a partial reversal */
 	if (!amount_null)
 	{
+		/* stored at the currency's scale, as every order's amount is */
 		amount = TopupCheckAmount(amount, minor, &ok);
 		if (!ok)
 			ereport(ERROR,
