@@ -233,6 +233,7 @@ topup_set_low_balance(PG_FUNCTION_ARGS)
 		int			rc;
 		int			minor;
 		bool		ok;
+		Datum		threshold;
 
 		SPI_connect();
 		TopupRequireClient(fcinfo, client_id);
@@ -261,6 +262,8 @@ topup_set_low_balance(PG_FUNCTION_ARGS)
 			 * Whether the balance is below the new threshold now: the next
 			 * crossing downwards is the one that raises master.low.
 			 */
+			/* stored at the currency's scale (400 is 400.00), as balances are */
+			threshold = DirectFunctionCall2(numeric_round, PG_GETARG_DATUM(1), Int32GetDatum(minor));
 			rc = SPI_execute_with_args("INSERT INTO topup.low_balances (client_id, currency, threshold, low) "
 									   "SELECT $1, $2, $3, COALESCE((SELECT pg_catalog.sum(balance) FROM topup.balance_slots "
 									   "        WHERE client_id = $1 AND currency = $2 AND book = 'master'), 0) < $3 "
@@ -268,7 +271,7 @@ topup_set_low_balance(PG_FUNCTION_ARGS)
 									   "   SET threshold = excluded.threshold, low = excluded.low",
 									   3, (Oid[]) {TEXTOID, TEXTOID, NUMERICOID},
 									   (Datum[]) {CStringGetTextDatum(client_id), CStringGetTextDatum(currency),
-									   PG_GETARG_DATUM(1)},
+									   threshold},
 									   NULL, false, 0);
 			TopupSPICheck(rc, SPI_OK_INSERT, "setting a threshold");
 		}

@@ -376,6 +376,7 @@ ReportOrder(FunctionCallInfo fcinfo)
 		args[6] = CStringGetTextDatum(unavailable ? "provider_unavailable" : slug ? slug : "provider_declined");
 		args[7] = CStringGetTextDatum(message ? message :
 									  unavailable ? psprintf("the provider could not be reached in %d attempts", attempts) :
+									  strcmp(type, "reversal") == 0 ? "the provider declined the reversal" :
 									  "the provider declined the top-up");
 		if (strcmp(type, "reversal") == 0)
 		{

@@ -103,11 +103,11 @@ enum
 	"SELECT * FROM o"
 
 /* The completion of a reversal $1 (its order row r) and the event of the original. */
-#define COMPLETE_TAIL_SQL(balance) \
+#define COMPLETE_TAIL_SQL(balance, master) \
 	"o AS (" \
 	"  UPDATE topup.orders SET status = 'completed', " \
 	"         topup_status = CASE WHEN topup_status IS NOT NULL THEN 'completed' END::topup.topup_status, " \
-	"         completed_at = pg_catalog.now(), account_balance_after = " balance ", " \
+	"         completed_at = pg_catalog.now(), account_balance_after = " balance ", " master \
 	"         provider_reference = COALESCE($2, provider_reference), lease_until = NULL, " \
 	"         next_attempt_at = NULL " \
 	"    FROM a WHERE order_id = $1 " \
@@ -116,7 +116,7 @@ enum
 	"x AS (" \
 	"  INSERT INTO topup.events (client_id, kind, order_id, serial, account_id, payload) " \
 	"  SELECT o.client_id, 'order.reversed', o.reverses_order_id, o.serial, o.account_id, " \
-	"         pg_catalog.jsonb_build_object('reversal_order_id', o.order_id, " \
+	"         pg_catalog.jsonb_build_object('reversal_order_id', o.order_id::pg_catalog.text, " \
 	"             'amount', o.amount::pg_catalog.text, 'currency', o.currency) FROM o) " \
 	"SELECT " TOPUP_ORDER_RESULT_COLUMNS " FROM o"
 
@@ -159,7 +159,9 @@ enum
 	"  SELECT r.order_id, r.client_id, 'account', r.account_id, r.currency, - r.amount, a.balance FROM r, a " \
 	"  UNION ALL SELECT r.order_id, r.client_id, 'master', NULL, r.currency, r.amount + r.fee, t.after FROM r, a, t " \
 	"  UNION ALL SELECT r.order_id, r.client_id, 'fee', NULL, r.currency, - r.fee, NULL FROM r, a WHERE r.fee > 0), " \
-	COMPLETE_TAIL_SQL("a.balance")
+	COMPLETE_TAIL_SQL("a.balance", \
+					  "master_balance_after = (SELECT after FROM t), " \
+					  "master_balance_before = (SELECT after FROM t) - amount - fee, ")
 
 /*
  * voucher_redeem: account -> voucher float; the voucher back to new (the
@@ -190,7 +192,7 @@ enum
 	"  INSERT INTO topup.ledger (order_id, client_id, book, account_id, currency, amount, balance_after) " \
 	"  SELECT r.order_id, r.client_id, 'account', r.account_id, r.currency, - r.amount, a.balance FROM r, a " \
 	"  UNION ALL SELECT r.order_id, r.client_id, 'voucher_float', NULL, r.currency, r.amount, NULL FROM r, a), " \
-	COMPLETE_TAIL_SQL("a.balance")
+	COMPLETE_TAIL_SQL("a.balance", "")
 
 /* account_charge: revenue -> account. */
 #define APPLY_CHARGE_SQL \
@@ -203,7 +205,7 @@ enum
 	"  INSERT INTO topup.ledger (order_id, client_id, book, account_id, currency, amount, balance_after) " \
 	"  SELECT r.order_id, r.client_id, 'account', r.account_id, r.currency, r.amount, a.balance FROM r, a " \
 	"  UNION ALL SELECT r.order_id, r.client_id, 'revenue', NULL, r.currency, - r.amount, NULL FROM r, a), " \
-	COMPLETE_TAIL_SQL("a.balance")
+	COMPLETE_TAIL_SQL("a.balance", "")
 
 /* The reversal could not take the money back: failed, insufficient_funds. */
 #define APPLY_FAILED_SQL \
@@ -365,6 +367,24 @@ Reversed(Datum order_id)
 	return seen;
 }
 
+/* A reversal of less than the whole amount: not with refund_fee, not of a redeem. */
+static void
+WholeAmountRules(const char *type, bool refund_fee, Datum original_amount, Datum amount)
+{
+	if (refund_fee)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("refund_fee needs a reversal of the whole amount"),
+				 errdetail("The order moved %s; this reversal takes back %s.",
+						   DatumGetCString(DirectFunctionCall1(numeric_out, original_amount)),
+						   DatumGetCString(DirectFunctionCall1(numeric_out, amount)))));
+	if (strcmp(type, "voucher_redeem") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a redeem is reversed whole"),
+				 errhint("Leave amount NULL.")));
+}
+
 static Datum
 ReverseOrder(FunctionCallInfo fcinfo)
 {
@@ -451,6 +471,18 @@ ReverseOrder(FunctionCallInfo fcinfo)
 	args[12] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
 	nulls[12] = reason ? ' ' : 'n';
 
+	/*
+	 * raised before anything is stored: a request no state of the order
+	 * makes valid (an explicit partial amount with refund_fee or of a
+	 * redeem, a fee refund of what has no fee)
+	 */
+	if (!amount_null && DatumGetInt32(DirectFunctionCall2(numeric_cmp, amount, original_amount)) != 0)
+		WholeAmountRules(type, refund_fee, original_amount, amount);
+	if (refund_fee && strcmp(type, "card_topup") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("only a card top-up has a fee to refund")));
+
 	/* stored failures */
 	if (strcmp(status, "completed") != 0 || strcmp(type, "reversal") == 0)
 		return StoreFailure(fcinfo, args, nulls, "order_not_reversible",
@@ -467,28 +499,11 @@ ReverseOrder(FunctionCallInfo fcinfo)
 									 DatumGetCString(DirectFunctionCall1(numeric_out, remaining)),
 									 SPI_getvalue(row, desc, O_CURRENCY)));
 
-	/* raised: a whole-amount rule broken */
+	/* the rest (amount NULL) of an order reversed in part is partial too */
 	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, amount, original_amount)) != 0)
-	{
-		if (refund_fee)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("refund_fee needs a reversal of the whole amount"),
-					 errdetail("The order moved %s; this reversal takes back %s.",
-							   DatumGetCString(DirectFunctionCall1(numeric_out, original_amount)),
-							   DatumGetCString(DirectFunctionCall1(numeric_out, amount)))));
-		if (strcmp(type, "voucher_redeem") == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("a redeem is reversed whole"),
-					 errhint("Leave amount NULL.")));
-	}
-	if (refund_fee && strcmp(type, "card_topup") == 0)
+		WholeAmountRules(type, refund_fee, original_amount, amount);
+	if (refund_fee)
 		fee = SPI_getbinval(row, desc, O_FEE, &isnull);
-	if (refund_fee && strcmp(type, "card_topup") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("only a card top-up has a fee to refund")));
 
 	/* the reversal, processing; then its money, or a worker's report */
 	args[4] = amount;

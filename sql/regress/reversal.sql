@@ -369,6 +369,12 @@ SELECT v.status, v.activated_by, v.order_id = r.order_id AS new_order
 INSERT INTO res SELECT 'rev_redeem_1_again', * FROM topup.reverse_order(:redeem_1, 'again', 'rr-2', client_id => 't_rev')
 RETURNING :cols;
 SELECT * FROM pg_temp.moved();
+-- a request no state of the order makes valid is raised before anything
+-- is stored, also once the order is reversed: a partial amount of a
+-- redeem, a fee refund of a redeem (22023)
+SELECT * FROM pg_temp.raised($$SELECT topup.reverse_order($$ || :redeem_1 || $$, 'x', 'rr-part2', amount => 10, client_id => 't_rev')$$);
+SELECT * FROM pg_temp.raised($$SELECT topup.reverse_order($$ || :redeem_1 || $$, 'x', 'rr-fee2', refund_fee => true, client_id => 't_rev')$$);
+SELECT count(*) AS stored FROM topup.orders WHERE client_id = 't_rev' AND idempotency_key IN ('rr-part2', 'rr-fee2');
 -- a voucher without a due date is new again and not queued
 INSERT INTO res SELECT 'redeem_n', * FROM topup.redeem_voucher_by_serial(topup.make_serial('RN', 1), 'cust_a',
     client_id => 't_rev')
