@@ -114,7 +114,6 @@ ChargeAccount(FunctionCallInfo fcinfo)
 	bool		ok;
 	int			rc;
 
-	SPI_connect();
 	TopupRequireClient(fcinfo, client_id);
 
 	initStringInfo(&buf);
@@ -177,8 +176,6 @@ topup_charge_account(PG_FUNCTION_ARGS)
 {
 	char	   *account_id = TopupTextArg(fcinfo, 0);
 	char	   *key = TopupTextArg(fcinfo, 2);
-	Datum		result;
-	int			saved;
 
 	if (key == NULL || key[0] == '\0')
 		ereport(ERROR,
@@ -213,16 +210,5 @@ topup_charge_account(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("client_id must not be null")));
 
-	saved = TopupEnterInternal();
-	PG_TRY();
-	{
-		result = ChargeAccount(fcinfo);
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		TopupLeaveInternal(saved);
-	}
-	PG_END_TRY();
-	PG_RETURN_DATUM(result);
+	PG_RETURN_DATUM(TopupRunInternal(fcinfo, ChargeAccount));
 }

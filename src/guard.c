@@ -14,7 +14,9 @@
  */
 #include "postgres.h"
 
+
 #include "catalog/namespace.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "nodes/plannodes.h"
@@ -76,4 +78,24 @@ TopupIsCopyFrom(Relation rel)
 		RangeVarGetRelid(copy->relation, NoLock, true) != RelationGetRelid(rel))
 		return false;
 	return TopupRolePrivileged(GetUserId());
+}
+
+Datum
+TopupRunInternal(FunctionCallInfo fcinfo, TopupBody body)
+{
+	Datum		result;
+	int			saved = TopupEnterInternal();
+
+	PG_TRY();
+	{
+		SPI_connect();
+		result = body(fcinfo);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		TopupLeaveInternal(saved);
+	}
+	PG_END_TRY();
+	return result;
 }

@@ -10,6 +10,8 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
+
 /*
  * The table triggers let a write through only while one of the extension's
  * own functions runs it.  TopupEnterInternal() returns the previous depth,
@@ -19,6 +21,15 @@
 extern int	TopupEnterInternal(void);
 extern void TopupLeaveInternal(int saved);
 extern bool TopupIsInternal(void);
+
+/*
+ * Run body(fcinfo) connected to SPI with the guard open, and close both:
+ * the shape of a money-moving function once its arguments are checked.
+ * body returns its result in the caller's memory context (SPI_finish
+ * frees what SPI allocated).
+ */
+typedef Datum (*TopupBody) (FunctionCallInfo fcinfo);
+extern Datum TopupRunInternal(FunctionCallInfo fcinfo, TopupBody body);
 struct RelationData;
 extern bool TopupIsCopyFrom(struct RelationData *rel);
 

@@ -293,7 +293,6 @@ ReportOrder(FunctionCallInfo fcinfo)
 	int			attempts;
 	int			max_attempts;
 
-	SPI_connect();
 	TopupRequireClient(fcinfo, client_id);
 	rc = SPI_execute_plan(TopupPreparePlan(&read_plan, REPORT_READ_SQL, 2, (Oid[]) {INT8OID, TEXTOID}),
 						  (Datum[]) {order_id, CStringGetTextDatum(client_id)}, NULL, false, 1);
@@ -419,8 +418,6 @@ topup_report_order(PG_FUNCTION_ARGS)
 {
 	char	   *outcome = TopupTextArg(fcinfo, 1);
 	char	   *slug = TopupTextArg(fcinfo, 3);
-	Datum		result;
-	int			saved;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -441,18 +438,7 @@ topup_report_order(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("client_id must not be null")));
 
-	saved = TopupEnterInternal();
-	PG_TRY();
-	{
-		result = ReportOrder(fcinfo);
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		TopupLeaveInternal(saved);
-	}
-	PG_END_TRY();
-	PG_RETURN_DATUM(result);
+	PG_RETURN_DATUM(TopupRunInternal(fcinfo, ReportOrder));
 }
 
 /*

@@ -413,7 +413,6 @@ ReverseOrder(FunctionCallInfo fcinfo)
 	Datum		args[14];
 	char		nulls[14];
 
-	SPI_connect();
 	TopupRequireClient(fcinfo, client_id);
 	RequestHash(hash, order_id, reason, refund_fee, amount, amount_null);
 	if (TopupFindIdempotent(client_id, "reversal", key, hash, &row, &desc))
@@ -539,8 +538,6 @@ Datum
 topup_reverse_order(PG_FUNCTION_ARGS)
 {
 	char	   *key = TopupTextArg(fcinfo, 2);
-	Datum		result;
-	int			saved;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -575,16 +572,5 @@ topup_reverse_order(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("client_id must not be null")));
 
-	saved = TopupEnterInternal();
-	PG_TRY();
-	{
-		result = ReverseOrder(fcinfo);
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		TopupLeaveInternal(saved);
-	}
-	PG_END_TRY();
-	PG_RETURN_DATUM(result);
+	PG_RETURN_DATUM(TopupRunInternal(fcinfo, ReverseOrder));
 }
