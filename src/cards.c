@@ -305,12 +305,7 @@ StoreTopupFailure(FunctionCallInfo fcinfo, TopupRequest *req, const char *slug,
 										   lifecycle ? FAIL_SQL(TOPUP_ORDER_EVENTS_CTE) : FAIL_SQL(""),
 										   12, argtypes), v, n, false, 0);
 	TopupSPICheck(rc, SPI_OK_SELECT, "storing a failed top-up");
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not serialize access due to a concurrent request with the same idempotency key")));
-	TopupEventsWritten();
-	return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, false);
+	return TopupNewOrderResult(fcinfo);
 }
 
 /*

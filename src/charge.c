@@ -69,17 +69,6 @@ static const Oid charge_types[11] = {INT8OID, TEXTOID, TEXTOID, NUMERICOID, TEXT
 TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 
 static Datum
-ChargeResult(FunctionCallInfo fcinfo)
-{
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not serialize access due to a concurrent request with the same idempotency key")));
-	TopupEventsWritten();
-	return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, false);
-}
-
-static Datum
 StoreFailure(FunctionCallInfo fcinfo, Datum *args, char *nulls, const char *slug, const char *message)
 {
 	int			rc;
@@ -89,7 +78,7 @@ StoreFailure(FunctionCallInfo fcinfo, Datum *args, char *nulls, const char *slug
 	nulls[9] = nulls[10] = ' ';
 	rc = SPI_execute_with_args(FAIL_SQL, 11, (Oid *) charge_types, args, nulls, false, 0);
 	TopupSPICheck(rc, SPI_OK_SELECT, "storing a failed charge");
-	return ChargeResult(fcinfo);
+	return TopupNewOrderResult(fcinfo);
 }
 
 static Datum
@@ -164,7 +153,7 @@ ChargeAccount(FunctionCallInfo fcinfo)
 	rc = SPI_execute_plan(TopupPreparePlan(&charge_plan, CHARGE_SQL, 9, (Oid *) charge_types),
 						  args, nulls, false, 0);
 	TopupSPICheck(rc, SPI_OK_SELECT, "charging an account");
-	return ChargeResult(fcinfo);
+	return TopupNewOrderResult(fcinfo);
 }
 
 /*

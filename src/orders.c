@@ -29,6 +29,7 @@
 #include "utils/syscache.h"
 
 #include "crypto.h"
+#include "events.h"
 #include "orders.h"
 #include "schema.h"
 
@@ -149,4 +150,21 @@ TopupFindIdempotent(const char *client_id, const char *order_type,
 						   SPI_getvalue(*row, *desc, 1)),
 				 errhint("Send a new idempotency key for a new request.")));
 	return true;
+}
+
+void
+TopupRequireNewOrder(void)
+{
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to a concurrent request with the same idempotency key")));
+}
+
+Datum
+TopupNewOrderResult(FunctionCallInfo fcinfo)
+{
+	TopupRequireNewOrder();
+	TopupEventsWritten();
+	return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, false);
 }

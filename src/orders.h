@@ -37,6 +37,14 @@ extern int64 TopupNextOrderId(void);
 extern Datum TopupOrderResult(FunctionCallInfo fcinfo, HeapTuple row, TupleDesc desc,
 							  int firstcol, bool replayed);
 extern Datum TopupOrderResultValues(FunctionCallInfo fcinfo, Datum *values, bool *nulls);
+
+/*
+ * The order an INSERT ... ON CONFLICT DO NOTHING RETURNING just wrote (the
+ * one row of SPI_tuptable), its events noted; none written means a
+ * concurrent call with the same key won: 40001.
+ */
+extern void TopupRequireNewOrder(void);
+extern Datum TopupNewOrderResult(FunctionCallInfo fcinfo);
 extern bool TopupFindIdempotent(const char *client_id, const char *order_type,
 								const char *key, const uint8 *request_hash,
 								HeapTuple *row, TupleDesc *desc);

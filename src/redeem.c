@@ -284,12 +284,7 @@ StoreFailure(FunctionCallInfo fcinfo, const RedeemRequest *req, const RedeemFact
 
 	rc = SPI_execute_plan(plan, v, n, false, 0);
 	TopupSPICheck(rc, SPI_OK_SELECT, "storing a failed order");
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not serialize access due to a concurrent request with the same idempotency key")));
-	TopupEventsWritten();
-	return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, false);
+	return TopupNewOrderResult(fcinfo);
 }
 
 #ifdef TOPUP_ROW_WRITES

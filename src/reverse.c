@@ -320,12 +320,7 @@ StoreFailure(FunctionCallInfo fcinfo, Datum *args, char *nulls, const char *slug
 								   TEXTOID, TEXTOID, TEXTOID, BYTEAOID, TEXTOID, INT8OID, TEXTOID},
 							   args, nulls, false, 0);
 	TopupSPICheck(rc, SPI_OK_SELECT, "storing a failed reversal");
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not serialize access due to a concurrent request with the same idempotency key")));
-	TopupEventsWritten();
-	return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, false);
+	return TopupNewOrderResult(fcinfo);
 }
 
 /*
@@ -517,10 +512,7 @@ ReverseOrder(FunctionCallInfo fcinfo)
 								   ' ', ' ', ' ', channel ? ' ' : 'n', ' ', nulls[12]},
 							   false, 0);
 	TopupSPICheck(rc, SPI_OK_SELECT, "recording a reversal");
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not serialize access due to a concurrent request with the same idempotency key")));
+	TopupRequireNewOrder();
 	if (channel != NULL)
 	{
 		TopupEventsWritten();
