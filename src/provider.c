@@ -139,15 +139,21 @@ PG_FUNCTION_INFO_V1(topup_schedule_order_timeouts);
 	"e AS (" TOPUP_ORDER_EVENTS_SQL("o", "o") ") " \
 	"SELECT * FROM o"
 
-/* A retry later: the new topup_status ($2) claimable after the backoff. */
+/*
+ * A retry later: the new topup_status ($2) claimable after the backoff.
+ * The channel's columns (client_id, channel) would make the result's
+ * unqualified names ambiguous in RETURNING: the CTE returns the order row.
+ */
 #define RETRY_SQL \
-	"UPDATE topup.orders o SET topup_status = $2::topup.topup_status, lease_until = NULL, " \
-	"       next_attempt_at = pg_catalog.now() + " BACKOFF_SQL("o") ", " \
-	"       provider_reference = COALESCE($3, o.provider_reference), " \
-	"       error_slug = COALESCE($4, o.error_slug), error_message = COALESCE($5, o.error_message) " \
-	"  FROM topup.channels ch " \
-	" WHERE o.order_id = $1 AND ch.client_id = o.client_id AND ch.channel = o.channel " \
-	"RETURNING " TOPUP_ORDER_RESULT_COLUMNS
+	"WITH u AS (" \
+	"  UPDATE topup.orders o SET topup_status = $2::topup.topup_status, lease_until = NULL, " \
+	"         next_attempt_at = pg_catalog.now() + " BACKOFF_SQL("o") ", " \
+	"         provider_reference = COALESCE($3, o.provider_reference), " \
+	"         error_slug = COALESCE($4, o.error_slug), error_message = COALESCE($5, o.error_message) " \
+	"    FROM topup.channels ch " \
+	"   WHERE o.order_id = $1 AND ch.client_id = o.client_id AND ch.channel = o.channel " \
+	"  RETURNING o.*) " \
+	"SELECT " TOPUP_ORDER_RESULT_COLUMNS " FROM u"
 
 /* The order as report_order finds it, locked.  Columns, 1-based. */
 enum
@@ -378,7 +384,7 @@ ReportOrder(FunctionCallInfo fcinfo)
 								   message ? CStringGetTextDatum(message) : (Datum) 0},
 								   (char[]) {' ', ' ', nulls[8], slug ? ' ' : 'n', message ? ' ' : 'n'},
 								   false, 0);
-		TopupSPICheck(rc, SPI_OK_UPDATE_RETURNING, "scheduling a retry");
+		TopupSPICheck(rc, SPI_OK_SELECT, "scheduling a retry");
 		if (SPI_processed != 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_TOPUP_UNKNOWN_CHANNEL),
@@ -468,7 +474,9 @@ topup_report_order(PG_FUNCTION_ARGS)
  * Claim the live candidates ($1, order ids): each becomes
  * provider_in_progress (or stays in doubt, provider_verification, when it
  * was), its attempts counted, its lease set ($2, or the channel's
- * attempt_timeout).
+ * attempt_timeout).  The CTE returns the order row: in RETURNING the
+ * result's unqualified client_id and channel would be ambiguous with the
+ * channel's.
  */
 #define CLAIM_SQL \
 	"WITH u AS (" \
@@ -480,8 +488,8 @@ topup_report_order(PG_FUNCTION_ARGS)
 	"         lease_until = pg_catalog.now() + COALESCE($2, ch.attempt_timeout), next_attempt_at = NULL " \
 	"    FROM topup.channels ch " \
 	"   WHERE o.order_id = ANY ($1) AND ch.client_id = o.client_id AND ch.channel = o.channel " \
-	"  RETURNING " TOPUP_ORDER_RESULT_COLUMNS ") " \
-	"SELECT * FROM u ORDER BY order_id"
+	"  RETURNING o.*) " \
+	"SELECT " TOPUP_ORDER_RESULT_COLUMNS " FROM u ORDER BY order_id"
 
 /*
  * A claimed order whose card cannot take the top-up any more: new_error,
