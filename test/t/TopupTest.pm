@@ -1,6 +1,7 @@
 # test/t/TopupTest.pm — what the Perl TAP tests of topup share: a cluster
-# of their own, a query that reports its error instead of dying, and a
-# pgbench run with the checks every such run needs.
+# of their own, a query that reports its error instead of dying, a
+# pgbench run with the checks every such run needs, and psql clients run
+# side by side (the workers of a provider channel).
 package TopupTest;
 
 use strict;
