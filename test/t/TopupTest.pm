@@ -1,17 +1,19 @@
 # test/t/TopupTest.pm — what the Perl TAP tests of topup share: a cluster
-# of their own, a query that reports its error instead of dying, and a
-# pgbench run with the checks every such run needs.
+# of their own, a query that reports its error instead of dying, a
+# pgbench run with the checks every such run needs, and psql clients run
+# side by side (the workers of a provider channel).
 package TopupTest;
 
 use strict;
 use warnings;
 
 use Exporter 'import';
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(topup_node query pgbench_ok);
+our @EXPORT = qw(topup_node query pgbench_ok start_workers wait_workers);
 
 # A cluster listening on its own unix socket, in UTC, started, with the
 # settings in $conf appended.  scripts/test.sh passes a base port in
@@ -62,6 +64,63 @@ sub pgbench_ok
 		$scripts,
 		$db);
 	return;
+}
+
+# Start $n psql clients on $db, each running the script $script (text)
+# with the psql variable w set to its number (1 .. $n), ON_ERROR_STOP on,
+# unaligned tuples-only output, and application_name topup_worker_<w>.
+# Each one's stdout and stderr go to files of its own under the test's
+# temporary directory, so a client that prints much never blocks on a
+# pipe; the output is what psql printed, and psql prints a statement's
+# result only once the server returned it.  Returns the workers, for
+# wait_workers.
+sub start_workers
+{
+	my ($node, $db, $name, $script, $n) = @_;
+	my $dir  = PostgreSQL::Test::Utils::tempdir($name);
+	my $file = "$dir/worker.sql";
+	open my $fh, '>', $file or die "could not write $file: $!";
+	print $fh $script;
+	close $fh;
+	my @workers;
+	for my $w (1 .. $n)
+	{
+		my %worker = (w => $w, out_file => "$dir/out$w", err_file => "$dir/err$w");
+		$worker{harness} = IPC::Run::start(
+			[
+				'psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-v', "w=$w",
+				'-d', $node->connstr($db) . " application_name=topup_worker_$w",
+				'-f', $file
+			],
+			'<', \undef, '>', $worker{out_file}, '2>', $worker{err_file},
+			IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+		push @workers, \%worker;
+	}
+	return \@workers;
+}
+
+# Wait for the workers of start_workers to exit; each gets rc (psql's exit
+# status), out and err (what it printed).
+sub wait_workers
+{
+	my ($workers) = @_;
+	for my $worker (@$workers)
+	{
+		eval { $worker->{harness}->finish; };
+		if ($@)
+		{
+			diag("worker $worker->{w}: $@");
+			$worker->{harness}->kill_kill;
+			$worker->{rc} = -1;
+		}
+		else
+		{
+			$worker->{rc} = $worker->{harness}->full_result(0) >> 8;
+		}
+		$worker->{out} = PostgreSQL::Test::Utils::slurp_file($worker->{out_file});
+		$worker->{err} = PostgreSQL::Test::Utils::slurp_file($worker->{err_file});
+	}
+	return $workers;
 }
 
 1;
