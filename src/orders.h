@@ -30,6 +30,16 @@
 	"amount, fee, currency, master_balance_before, master_balance_after, " \
 	"account_balance_after, error_slug, error_message, idempotency_key, reference, " \
 	"false AS replayed, created_at, completed_at, failed_at"
+/*
+ * The same qualified by a table alias, for statements that join another
+ * table with columns of the same names (topup.channels has client_id).
+ */
+#define TOPUP_ORDER_RESULT_COLUMNS_OF(o) \
+	o ".order_id, " o ".order_type, " o ".status, " o ".topup_status, " o ".client_id, " \
+	o ".account_id, " o ".serial, " o ".amount, " o ".fee, " o ".currency, " \
+	o ".master_balance_before, " o ".master_balance_after, " o ".account_balance_after, " \
+	o ".error_slug, " o ".error_message, " o ".idempotency_key, " o ".reference, " \
+	"false AS replayed, " o ".created_at, " o ".completed_at, " o ".failed_at"
 #define TOPUP_ORDER_RESULT_NATTS	21
 #define TOPUP_ORDER_RESULT_REPLAYED	18	/* 1-based position of "replayed" */
 

@@ -147,7 +147,7 @@ PG_FUNCTION_INFO_V1(topup_schedule_order_timeouts);
 	"       error_slug = COALESCE($4, o.error_slug), error_message = COALESCE($5, o.error_message) " \
 	"  FROM topup.channels ch " \
 	" WHERE o.order_id = $1 AND ch.client_id = o.client_id AND ch.channel = o.channel " \
-	"RETURNING " TOPUP_ORDER_RESULT_COLUMNS
+	"RETURNING " TOPUP_ORDER_RESULT_COLUMNS_OF("o")
 
 /* The order as report_order finds it, locked.  Columns, 1-based. */
 enum
@@ -480,7 +480,7 @@ topup_report_order(PG_FUNCTION_ARGS)
 	"         lease_until = pg_catalog.now() + COALESCE($2, ch.attempt_timeout), next_attempt_at = NULL " \
 	"    FROM topup.channels ch " \
 	"   WHERE o.order_id = ANY ($1) AND ch.client_id = o.client_id AND ch.channel = o.channel " \
-	"  RETURNING " TOPUP_ORDER_RESULT_COLUMNS ") " \
+	"  RETURNING " TOPUP_ORDER_RESULT_COLUMNS_OF("o") ") " \
 	"SELECT * FROM u ORDER BY order_id"
 
 /*
