@@ -206,19 +206,24 @@ ReportResult(FunctionCallInfo fcinfo, bool replayed)
 	return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, replayed);
 }
 
+/* The report statements, prepared once per backend (RunReport). */
+static SPIPlanPtr complete_plan = NULL;
+static SPIPlanPtr refund_plan = NULL;
+static SPIPlanPtr fail_reversal_plan = NULL;
+
 /*
- * Run one of the report statements with its arguments: $7 and $8 are the
- * fee and the amount (numeric) for COMPLETE_SQL, a slug and a message for
- * the others.
+ * Run one of the report statements (its plan cached in *plan) with its
+ * arguments: $7 and $8 are the fee and the amount (numeric) for
+ * COMPLETE_SQL, a slug and a message for the others.
  */
 static void
-RunReport(const char *sql, bool complete, Datum *args, char *nulls, const char *what)
+RunReport(SPIPlanPtr *plan, const char *sql, bool complete, Datum *args, char *nulls, const char *what)
 {
-	int			rc = SPI_execute_with_args(sql, 9,
-										   (Oid[]) {INT8OID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID, INT2OID,
-												complete ? NUMERICOID : TEXTOID,
-										   complete ? NUMERICOID : TEXTOID, TEXTOID},
-										   args, nulls, false, 0);
+	int			rc = SPI_execute_plan(TopupPreparePlan(plan, sql, 9,
+													   (Oid[]) {INT8OID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID, INT2OID,
+															complete ? NUMERICOID : TEXTOID,
+													   complete ? NUMERICOID : TEXTOID, TEXTOID}),
+									  args, nulls, false, 0);
 
 	TopupSPICheck(rc, SPI_OK_SELECT, what);
 }
@@ -242,7 +247,7 @@ StoredOrder(FunctionCallInfo fcinfo, Datum order_id)
 static Datum
 Refund(FunctionCallInfo fcinfo, Datum *args, char *nulls)
 {
-	RunReport(REFUND_SQL, false, args, nulls, "refunding a held top-up");
+	RunReport(&refund_plan, REFUND_SQL, false, args, nulls, "refunding a held top-up");
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -333,7 +338,7 @@ ReportOrder(FunctionCallInfo fcinfo)
 			return TopupApplyReversal(fcinfo, order_id, reference);
 		args[6] = SPI_getbinval(row, desc, R_FEE, &isnull);
 		args[7] = SPI_getbinval(row, desc, R_AMOUNT, &isnull);
-		RunReport(COMPLETE_SQL, true, args, nulls, "completing a held top-up");
+		RunReport(&complete_plan, COMPLETE_SQL, true, args, nulls, "completing a held top-up");
 		if (SPI_processed != 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
@@ -355,7 +360,7 @@ ReportOrder(FunctionCallInfo fcinfo)
 									  "the provider declined the top-up");
 		if (strcmp(type, "reversal") == 0)
 		{
-			RunReport(FAIL_REVERSAL_SQL, false, args, nulls, "failing a reversal");
+			RunReport(&fail_reversal_plan, FAIL_REVERSAL_SQL, false, args, nulls, "failing a reversal");
 			return ReportResult(fcinfo, false);
 		}
 		return Refund(fcinfo, args, nulls);
@@ -514,7 +519,7 @@ FailDead(Datum order_id)
 	args[7] = SPI_getbinval(dead->vals[0], dead->tupdesc, 6, &isnull);
 	args[8] = (Datum) 0;
 	nulls[8] = 'n';
-	RunReport(REFUND_SQL, false, args, nulls, "refunding an order that cannot be handed over");
+	RunReport(&refund_plan, REFUND_SQL, false, args, nulls, "refunding an order that cannot be handed over");
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
