@@ -64,28 +64,29 @@ PG_FUNCTION_INFO_V1(topup_schedule_order_timeouts);
 	"      '1 hour'::interval)"
 
 /*
- * A provider-backed top-up completed: hold -> card and fee.  $1 order,
+ * A provider-backed top-up completed: hold -> card and fee, in two
+ * statements, as a top-up debits its slots (cards.c).  COMPLETE_SQL credits
+ * the card and writes the ledger entries, the completed order and its
+ * event; COMPLETE_SLOTS_SQL then takes amount + fee off the hold slot and
+ * credits the fee slot of the same number.  The hold and fee slots are hot
+ * rows that every report of the client updates: in a statement of their
+ * own, a concurrent update of one makes PostgreSQL recheck (EvalPlanQual)
+ * two small UPDATEs instead of setting up every CTE of the report again,
+ * and taken last they stay locked only from there to the commit.  It also
+ * keeps the lock order of a top-up: card, then slots.  $1 order,
  * $2 client, $3 currency, $4 card, $5 amount + fee, $6 hold slot, $7 fee,
  * $8 amount, $9 provider reference.
  */
 #define COMPLETE_SQL \
-	"WITH h AS (" \
-	"  UPDATE topup.balance_slots SET balance = balance - $5 " \
-	"   WHERE client_id = $2 AND currency = $3 AND book = 'hold' AND slot = $6 AND balance >= $5 " \
-	"  RETURNING 1), " \
-	"f AS (" \
-	"  UPDATE topup.balance_slots s SET balance = s.balance + $7 FROM h " \
-	"   WHERE s.client_id = $2 AND s.currency = $3 AND s.book = 'fee' AND s.slot = $6 AND $7 > 0 " \
-	"  RETURNING 1), " \
-	"a AS (" \
-	"  UPDATE topup.accounts a SET balance = a.balance + $8 FROM h " \
+	"WITH a AS (" \
+	"  UPDATE topup.accounts a SET balance = a.balance + $8 " \
 	"   WHERE a.client_id = $2 AND a.account_id = $4 " \
 	"  RETURNING a.balance), " \
 	"l AS (" \
 	"  INSERT INTO topup.ledger (order_id, client_id, book, account_id, currency, amount, balance_after) " \
-	"  SELECT $1, $2, 'hold', NULL, $3, - $5, NULL FROM h " \
+	"  SELECT $1, $2, 'hold', NULL, $3, - $5, NULL FROM a " \
 	"  UNION ALL SELECT $1, $2, 'account', $4, $3, $8, a.balance FROM a " \
-	"  UNION ALL SELECT $1, $2, 'fee', NULL, $3, $7, NULL FROM h WHERE $7 > 0), " \
+	"  UNION ALL SELECT $1, $2, 'fee', NULL, $3, $7, NULL FROM a WHERE $7 > 0), " \
 	"o AS (" \
 	"  UPDATE topup.orders SET status = 'completed', topup_status = 'completed', " \
 	"         completed_at = pg_catalog.now(), account_balance_after = a.balance, " \
@@ -95,6 +96,18 @@ PG_FUNCTION_INFO_V1(topup_schedule_order_timeouts);
 	"  RETURNING " TOPUP_ORDER_RESULT_COLUMNS "), " \
 	"e AS (" TOPUP_ORDER_EVENTS_SQL("o", "o") ") " \
 	"SELECT * FROM o"
+
+/* The slots of a completion (above): the number of hold slots changed. */
+#define COMPLETE_SLOTS_SQL \
+	"WITH h AS (" \
+	"  UPDATE topup.balance_slots SET balance = balance - $5 " \
+	"   WHERE client_id = $2 AND currency = $3 AND book = 'hold' AND slot = $6 AND balance >= $5 " \
+	"  RETURNING 1), " \
+	"f AS (" \
+	"  UPDATE topup.balance_slots s SET balance = s.balance + $7 FROM h " \
+	"   WHERE s.client_id = $2 AND s.currency = $3 AND s.book = 'fee' AND s.slot = $6 AND $7 > 0 " \
+	"  RETURNING 1) " \
+	"SELECT (SELECT pg_catalog.count(*) FROM h), (SELECT pg_catalog.count(*) FROM f)"
 
 /*
  * A provider-backed top-up failed: hold -> master (the refund).  $1 order,
@@ -208,6 +221,7 @@ ReportResult(FunctionCallInfo fcinfo, bool replayed)
 
 /* The report statements, prepared once per backend (RunReport). */
 static SPIPlanPtr complete_plan = NULL;
+static SPIPlanPtr complete_slots_plan = NULL;
 static SPIPlanPtr refund_plan = NULL;
 static SPIPlanPtr fail_reversal_plan = NULL;
 
@@ -342,9 +356,20 @@ ReportOrder(FunctionCallInfo fcinfo)
 		if (SPI_processed != 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("the hold of order %lld is short", (long long) DatumGetInt64(order_id)),
+					 errmsg("order %lld could not be completed", (long long) DatumGetInt64(order_id)),
+					 errdetail("Its card %s is gone.", TextDatumGetCString(args[3])),
 					 errhint("Run topup.verify_ledger().")));
-		return ReportResult(fcinfo, false);
+		{
+			Datum		result = ReportResult(fcinfo, false);
+
+			RunReport(&complete_slots_plan, COMPLETE_SLOTS_SQL, true, args, nulls, "releasing a hold");
+			if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) != 1)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("the hold of order %lld is short", (long long) DatumGetInt64(order_id)),
+						 errhint("Run topup.verify_ledger().")));
+			return result;
+		}
 	}
 
 	/* a failure: the provider's slug, or provider_unavailable once the attempts are used up */
