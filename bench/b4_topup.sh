@@ -16,19 +16,25 @@
 # Environment (besides bench/lib.sh's):
 #   BENCH_B4_SECONDS=30    duration of each pgbench run
 #   BENCH_B4_CLIENTS="1 8 32"  client counts ((a) runs at 32 only)
+#   BENCH_B4_NOTIFY_EVENTS=off  topup.notify_events in the bench database
+#                          (on: every top-up also sends NOTIFY topup_events;
+#                          from 0.5.0, whose top-ups write events)
 #
 # Run alone: bash bench/b4_topup.sh (or bash bench/run.sh B4).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_attach
-bench_knobs BENCH_B4_SECONDS=30 BENCH_B4_CLIENTS="1 8 32"
+bench_knobs BENCH_B4_SECONDS=30 BENCH_B4_CLIENTS="1 8 32" BENCH_B4_NOTIFY_EVENTS=off
 
 topup_say "B4 setup: clients b4 and a0..a31, 20016 cards, floor tables"
 reset_db
 bsql topup_cards.sql
 floor_tables
 bsql topup_floor.sql
+if [[ $BENCH_B4_NOTIFY_EVENTS != off ]]; then
+	bq -c "ALTER DATABASE $BENCH_DB SET topup.notify_events = $BENCH_B4_NOTIFY_EVENTS"
+fi
 declare -A SCRIPT=(
 	[topup]=$BENCH_DIR/topup.pgbench
 	[spread]=$BENCH_DIR/topup_spread.pgbench
@@ -57,6 +63,7 @@ say "(a):    bench/topup_spread.pgbench, 32 clients only: the same load over cli
 say "        each), pgbench client N -> client 'aN': no master balance, fee account or card shared"
 say "floor:  bench/topup_floor.pgbench: one writable CTE per transaction, ONE master-balance row and one"
 say "        fee row (debit 10.25, card +10.00, fee +0.25, 3 ledger rows, the completed order)"
+say "notify: topup.notify_events = $BENCH_B4_NOTIFY_EVENTS for the pgbench sessions (topup $(bval "SELECT extversion FROM pg_extension WHERE extname = 'topup'"))"
 say "cpu:    server backend CPU per transaction; waits: pg_stat_activity of the pgbench backends every"
 say "        0.25 s (ClientRead = waiting for pgbench, CPU = running or runnable)"
 if ((BENCH_WARMUP > 0)); then
@@ -142,3 +149,6 @@ summary "B4 top-up" "pgbench failed txns" "$failed_ext" "${FAILED[floor]:-0}" "-
 [[ $done_b4 == "${TXNS[topup]:-0}" && $done_a == "${TXNS[spread]:-0}" && $notdone == 0 &&
 	$fdone == "${TXNS[floor]:-0}" && $master == t ]] ||
 	say "WARNING: completed orders differ from transactions, failed orders exist, or the master balance is off"
+if [[ $BENCH_B4_NOTIFY_EVENTS != off ]]; then
+	bq -c "ALTER DATABASE $BENCH_DB RESET topup.notify_events"
+fi

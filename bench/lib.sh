@@ -398,24 +398,36 @@ session_result() {
 	esac
 }
 
-# run_pgbench TAG CLIENTS SECONDS SCRIPT [pgbench options]: sets PB_TPS,
+# run_pgbench TAG CLIENTS LENGTH SCRIPT [pgbench options]: LENGTH is
+# seconds (-T), or tN for N transactions per client (-t).  Sets PB_TPS,
 # PB_TXNS, PB_FAILED (pgbench's "number of failed transactions": deadlocks
-# and serialization failures; fatal unless PB_ALLOW_FAILED=1) and PB_CPU_US
-# (backend CPU microseconds per transaction); the progress lines (-P) are in
-# $BENCH_WORK/TAG/err.  Keeps the highest TPS of the session (max_tps).
+# and serialization failures; fatal unless PB_ALLOW_FAILED=1), PB_CPU_US
+# (backend CPU microseconds per transaction) and PB_WALL (seconds from
+# pgbench's start to its end, connections included); the progress lines
+# (-P) are in $BENCH_WORK/TAG/err.  Keeps the highest TPS of the session
+# (max_tps).
 run_pgbench() {
-	local tag=$1 clients=$2 secs=$3 script=$4 dir=$BENCH_WORK/$1 c0 c1 rc=0 jobs
+	local tag=$1 clients=$2 secs=$3 script=$4 dir=$BENCH_WORK/$1 c0 c1 t0 t1 rc=0 jobs length
 	shift 4
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	jobs=$((clients < NPROC ? clients : NPROC))
+	if [[ $secs == t* ]]; then
+		length=(-t "${secs#t}")
+	else
+		length=(-T "$secs")
+	fi
 	c0=$(pm_cpu_ticks)
-	pgbench -n -M prepared -c "$clients" -j "$jobs" -T "$secs" "$@" -f "$script" "$BENCH_DB" \
+	t0=$(date +%s.%N)
+	pgbench -n -M prepared -c "$clients" -j "$jobs" "${length[@]}" "$@" -f "$script" "$BENCH_DB" \
 		>"$dir/out" 2>"$dir/err" || rc=$?
+	t1=$(date +%s.%N)
+	PB_WALL=$(calc "$t1 - $t0")
 	sleep 1 # the postmaster reaps the backends
 	c1=$(pm_cpu_ticks)
 	PB_TPS=$(awk '/^tps = / { print $3; exit }' "$dir/out")
 	PB_TXNS=$(awk '/number of transactions actually processed/ { print $NF }' "$dir/out")
+	PB_TXNS=${PB_TXNS%%/*} # with -t: "done/asked"
 	PB_FAILED=$(awk '/number of failed transactions/ { print $5 }' "$dir/out")
 	PB_FAILED=${PB_FAILED:-0}
 	if ((rc != 0)) || [[ -z $PB_TPS || -z $PB_TXNS ]] ||

@@ -25,7 +25,9 @@
 # Results go to stdout and to bench/results/<UTC timestamp>.txt (gitignored).
 # Peak disk use is a few GB in the temporary directory; a full run at
 # BENCH_RUNS=3 takes about 11 minutes on 2 cores for B1-B3, 12 more for B4,
-# about as long as B2 for B5 and 3 minutes for B6.
+# about as long as B2 for B5, 3 minutes for B6 and, for B7, three times
+# the instant + hold + drain of its 100,000 orders (minutes at the rates
+# it reports).
 #
 # Adding a benchmark: a new file bench/b<N>_<name>.sh that sources
 # bench/lib.sh, calls bench_attach (and bench_knobs for its own settings),

@@ -80,28 +80,29 @@ PG_FUNCTION_INFO_V1(topup_schedule_order_timeouts);
 	"    * pg_catalog.power(2::float8, LEAST(GREATEST(" o ".attempts, 1) - 1, 62))))"
 
 /*
- * A provider-backed top-up completed: hold -> card and fee.  $1 order,
+ * A provider-backed top-up completed: hold -> card and fee, in two
+ * statements, as a top-up debits its slots (cards.c).  COMPLETE_SQL credits
+ * the card and writes the ledger entries, the completed order and its
+ * event; COMPLETE_SLOTS_SQL then takes amount + fee off the hold slot and
+ * credits the fee slot of the same number.  The hold and fee slots are hot
+ * rows that every report of the client updates: in a statement of their
+ * own, a concurrent update of one makes PostgreSQL recheck (EvalPlanQual)
+ * two small UPDATEs instead of setting up every CTE of the report again,
+ * and taken last they stay locked only from there to the commit.  It also
+ * keeps the lock order of a top-up: card, then slots.  $1 order,
  * $2 client, $3 currency, $4 card, $5 amount + fee, $6 hold slot, $7 fee,
  * $8 amount, $9 provider reference.
  */
 #define COMPLETE_SQL \
-	"WITH h AS (" \
-	"  UPDATE topup.balance_slots SET balance = balance - $5 " \
-	"   WHERE client_id = $2 AND currency = $3 AND book = 'hold' AND slot = $6 AND balance >= $5 " \
-	"  RETURNING 1), " \
-	"f AS (" \
-	"  UPDATE topup.balance_slots s SET balance = s.balance + $7 FROM h " \
-	"   WHERE s.client_id = $2 AND s.currency = $3 AND s.book = 'fee' AND s.slot = $6 AND $7 > 0 " \
-	"  RETURNING 1), " \
-	"a AS (" \
-	"  UPDATE topup.accounts a SET balance = a.balance + $8 FROM h " \
+	"WITH a AS (" \
+	"  UPDATE topup.accounts a SET balance = a.balance + $8 " \
 	"   WHERE a.client_id = $2 AND a.account_id = $4 " \
 	"  RETURNING a.balance), " \
 	"l AS (" \
 	"  INSERT INTO topup.ledger (order_id, client_id, book, account_id, currency, amount, balance_after) " \
-	"  SELECT $1, $2, 'hold', NULL, $3, - $5, NULL FROM h " \
+	"  SELECT $1, $2, 'hold', NULL, $3, - $5, NULL FROM a " \
 	"  UNION ALL SELECT $1, $2, 'account', $4, $3, $8, a.balance FROM a " \
-	"  UNION ALL SELECT $1, $2, 'fee', NULL, $3, $7, NULL FROM h WHERE $7 > 0), " \
+	"  UNION ALL SELECT $1, $2, 'fee', NULL, $3, $7, NULL FROM a WHERE $7 > 0), " \
 	"o AS (" \
 	"  UPDATE topup.orders SET status = 'completed', topup_status = 'completed', " \
 	"         completed_at = pg_catalog.now(), account_balance_after = a.balance, " \
@@ -111,6 +112,18 @@ PG_FUNCTION_INFO_V1(topup_schedule_order_timeouts);
 	"  RETURNING " TOPUP_ORDER_RESULT_COLUMNS "), " \
 	"e AS (" TOPUP_ORDER_EVENTS_SQL("o", "o") ") " \
 	"SELECT * FROM o"
+
+/* The slots of a completion (above): the number of hold slots changed. */
+#define COMPLETE_SLOTS_SQL \
+	"WITH h AS (" \
+	"  UPDATE topup.balance_slots SET balance = balance - $5 " \
+	"   WHERE client_id = $2 AND currency = $3 AND book = 'hold' AND slot = $6 AND balance >= $5 " \
+	"  RETURNING 1), " \
+	"f AS (" \
+	"  UPDATE topup.balance_slots s SET balance = s.balance + $7 FROM h " \
+	"   WHERE s.client_id = $2 AND s.currency = $3 AND s.book = 'fee' AND s.slot = $6 AND $7 > 0 " \
+	"  RETURNING 1) " \
+	"SELECT (SELECT pg_catalog.count(*) FROM h), (SELECT pg_catalog.count(*) FROM f)"
 
 /*
  * A provider-backed top-up failed: hold -> master (the refund).  $1 order,
@@ -221,19 +234,25 @@ ReportResult(FunctionCallInfo fcinfo, bool replayed)
 	return TopupOrderResult(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, replayed);
 }
 
+/* The report statements, prepared once per backend (RunReport). */
+static SPIPlanPtr complete_plan = NULL;
+static SPIPlanPtr complete_slots_plan = NULL;
+static SPIPlanPtr refund_plan = NULL;
+static SPIPlanPtr fail_reversal_plan = NULL;
+
 /*
- * Run one of the report statements with its arguments: $7 and $8 are the
- * fee and the amount (numeric) for COMPLETE_SQL, a slug and a message for
- * the others.
+ * Run one of the report statements (its plan cached in *plan) with its
+ * arguments: $7 and $8 are the fee and the amount (numeric) for
+ * COMPLETE_SQL, a slug and a message for the others.
  */
 static void
-RunReport(const char *sql, bool complete, Datum *args, char *nulls, const char *what)
+RunReport(SPIPlanPtr *plan, const char *sql, bool complete, Datum *args, char *nulls, const char *what)
 {
-	int			rc = SPI_execute_with_args(sql, 9,
-										   (Oid[]) {INT8OID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID, INT2OID,
-												complete ? NUMERICOID : TEXTOID,
-										   complete ? NUMERICOID : TEXTOID, TEXTOID},
-										   args, nulls, false, 0);
+	int			rc = SPI_execute_plan(TopupPreparePlan(plan, sql, 9,
+													   (Oid[]) {INT8OID, TEXTOID, TEXTOID, TEXTOID, NUMERICOID, INT2OID,
+															complete ? NUMERICOID : TEXTOID,
+													   complete ? NUMERICOID : TEXTOID, TEXTOID}),
+									  args, nulls, false, 0);
 
 	TopupSPICheck(rc, SPI_OK_SELECT, what);
 }
@@ -257,7 +276,7 @@ StoredOrder(FunctionCallInfo fcinfo, Datum order_id)
 static Datum
 Refund(FunctionCallInfo fcinfo, Datum *args, char *nulls)
 {
-	RunReport(REFUND_SQL, false, args, nulls, "refunding a held top-up");
+	RunReport(&refund_plan, REFUND_SQL, false, args, nulls, "refunding a held top-up");
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -356,13 +375,24 @@ ReportOrder(FunctionCallInfo fcinfo)
 			return TopupApplyReversal(fcinfo, order_id, reference);
 		args[6] = SPI_getbinval(row, desc, R_FEE, &isnull);
 		args[7] = SPI_getbinval(row, desc, R_AMOUNT, &isnull);
-		RunReport(COMPLETE_SQL, true, args, nulls, "completing a held top-up");
+		RunReport(&complete_plan, COMPLETE_SQL, true, args, nulls, "completing a held top-up");
 		if (SPI_processed != 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("the hold of order %lld is short", (long long) DatumGetInt64(order_id)),
+					 errmsg("order %lld could not be completed", (long long) DatumGetInt64(order_id)),
+					 errdetail("Its card %s is gone.", TextDatumGetCString(args[3])),
 					 errhint("Run topup.verify_ledger().")));
-		return ReportResult(fcinfo, false);
+		{
+			Datum		result = ReportResult(fcinfo, false);
+
+			RunReport(&complete_slots_plan, COMPLETE_SLOTS_SQL, true, args, nulls, "releasing a hold");
+			if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) != 1)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("the hold of order %lld is short", (long long) DatumGetInt64(order_id)),
+						 errhint("Run topup.verify_ledger().")));
+			return result;
+		}
 	}
 
 	/* a failure: the provider's slug, or provider_unavailable once the attempts are used up */
@@ -379,7 +409,7 @@ ReportOrder(FunctionCallInfo fcinfo)
 									  "the provider declined the top-up");
 		if (strcmp(type, "reversal") == 0)
 		{
-			RunReport(FAIL_REVERSAL_SQL, false, args, nulls, "failing a reversal");
+			RunReport(&fail_reversal_plan, FAIL_REVERSAL_SQL, false, args, nulls, "failing a reversal");
 			return ReportResult(fcinfo, false);
 		}
 		return Refund(fcinfo, args, nulls);
@@ -523,7 +553,7 @@ FailDead(Datum order_id)
 	args[7] = SPI_getbinval(dead->vals[0], dead->tupdesc, 6, &isnull);
 	args[8] = (Datum) 0;
 	nulls[8] = 'n';
-	RunReport(REFUND_SQL, false, args, nulls, "refunding an order that cannot be handed over");
+	RunReport(&refund_plan, REFUND_SQL, false, args, nulls, "refunding an order that cannot be handed over");
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
