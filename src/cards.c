@@ -62,7 +62,8 @@ enum
 	C_MAX,
 	C_FEE_FIXED,
 	C_FEE_PERCENT,
-	C_PROVIDER
+	C_PROVIDER,
+	C_LOW
 };
 
 static Datum TopupCard(FunctionCallInfo fcinfo, TopupRequest *req);
@@ -83,19 +84,27 @@ PG_FUNCTION_INFO_V1(topup_order_json);
  * a provider channel of the client.  provider is the select-list item and
  * channels the join, or "false" and "" for the SQL of older versions.
  */
-#define READ_SQL(provider, channels) \
+#define READ_SQL(provider, low, channels) \
 	"SELECT a.kind, a.status::text, a.currency, c.minor_units, p.client_id IS NOT NULL, " \
-	"       p.min_amount, p.max_amount, p.fee_fixed, p.fee_percent, " provider " " \
+	"       p.min_amount, p.max_amount, p.fee_fixed, p.fee_percent, " provider ", " low " " \
 	"  FROM topup.accounts a " \
 	"  JOIN topup.currencies c ON c.code = a.currency " \
 	"  LEFT JOIN topup.pricing p ON p.client_id = a.client_id AND p.currency = a.currency " \
 	channels \
 	" WHERE a.client_id = $1 AND a.account_id = $2 " \
 	"   FOR NO KEY UPDATE OF a"
-#define READ_CHANNEL_SQL \
-	READ_SQL("COALESCE(ch.mode = 'provider', false)", \
+#define READ_LOW_SQL \
+	"EXISTS (SELECT 1 FROM topup.low_balances lb " \
+	"         WHERE lb.client_id = a.client_id AND lb.currency = a.currency)"
+static const char *const read_sqls[3] = {
+	/* before 0.5.0 */
+	READ_SQL("false", "false", ""),
+	/* no channel named: no join (most top-ups) */
+	READ_SQL("false", READ_LOW_SQL, ""),
+	/* a channel named */
+	READ_SQL("COALESCE(ch.mode = 'provider', false)", READ_LOW_SQL,
 			 "  LEFT JOIN topup.channels ch ON ch.client_id = a.client_id AND ch.channel = $3 ")
-#define READ_NO_CHANNEL_SQL READ_SQL("false", "")
+};
 
 /*
  * The top-up write, in two statements.  DEBIT_SQL takes the charge off a
@@ -180,8 +189,12 @@ PG_FUNCTION_INFO_V1(topup_order_json);
 	events \
 	" SELECT o.* FROM (SELECT 1) AS one LEFT JOIN o ON true"
 
-/* From 0.5.0 a top-up writes its event and may raise master.low. */
-#define RECORD_EVENTS_SQL	TOPUP_ORDER_EVENTS_CTE MASTER_LOW_SQL
+/*
+ * From 0.5.0 a top-up writes its event, and may raise master.low when its
+ * client has a threshold in the currency (the card look-up says so).
+ */
+#define RECORD_EVENTS_SQL	TOPUP_ORDER_EVENTS_CTE
+#define RECORD_EVENTS_LOW_SQL	TOPUP_ORDER_EVENTS_CTE MASTER_LOW_SQL
 
 /*
  * The same for a provider-backed top-up: amount + fee went from the master
@@ -189,7 +202,7 @@ PG_FUNCTION_INFO_V1(topup_order_json);
  * activated and its customer_info merged now, credited when a worker reports
  * the top-up completed.  The order is processing, topup_status new.
  */
-#define RECORD_HOLD_SQL \
+#define RECORD_HOLD_SQL(events) \
 	"WITH c AS (" \
 	"  UPDATE topup.accounts a SET status = 'active', " \
 	"         customer_info = CASE WHEN $13::jsonb IS NULL THEN a.customer_info " \
@@ -212,7 +225,7 @@ PG_FUNCTION_INFO_V1(topup_order_json);
 	"         $8, $9, $10, $11, $12, $14, pg_catalog.now(), 0, $15 FROM t, c " \
 	"  ON CONFLICT (client_id, order_type, idempotency_key) DO NOTHING " \
 	"  RETURNING " TOPUP_ORDER_RESULT_COLUMNS ")" \
-	RECORD_EVENTS_SQL \
+	events \
 	" SELECT o.* FROM (SELECT 1) AS one LEFT JOIN o ON true"
 
 #define FAIL_SQL(events) \
@@ -399,9 +412,19 @@ TryWrite(SPIPlanPtr plan, Datum *args)
 static Datum
 TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 {
-	static SPIPlanPtr read_plans[2] = {NULL, NULL};
+	static SPIPlanPtr read_plans[3];
+	int			read;
 	static SPIPlanPtr debit_plans[2] = {NULL, NULL};
-	static SPIPlanPtr record_plans[3] = {NULL, NULL, NULL};
+	static SPIPlanPtr record_plans[5];
+	static const char *const record_sqls[5] = {
+		RECORD_SQL(""),			/* before 0.5.0 */
+		RECORD_SQL(RECORD_EVENTS_SQL),
+		RECORD_SQL(RECORD_EVENTS_LOW_SQL),
+		RECORD_HOLD_SQL(RECORD_EVENTS_SQL),
+		RECORD_HOLD_SQL(RECORD_EVENTS_LOW_SQL)
+	};
+	int			record;
+	bool		low;
 	bool		lifecycle;
 	static Oid	debit_types[6] = {TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, INT4OID, TEXTOID};
 	static Oid	record_types[15] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, NUMERICOID,
@@ -435,8 +458,8 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 	args[1] = CStringGetTextDatum(req->account_id);
 	args[2] = req->channel ? CStringGetTextDatum(req->channel) : (Datum) 0;
 	lifecycle = TopupHasLifecycle();
-	rc = SPI_execute_plan(TopupPreparePlan(&read_plans[lifecycle],
-										   lifecycle ? READ_CHANNEL_SQL : READ_NO_CHANNEL_SQL,
+	read = !lifecycle ? 0 : req->channel ? 2 : 1;
+	rc = SPI_execute_plan(TopupPreparePlan(&read_plans[read], read_sqls[read],
 										   3, (Oid[]) {TEXTOID, TEXTOID, TEXTOID}),
 						  args, req->channel ? NULL : "  n", false, 1);
 	TopupSPICheck(rc, SPI_OK_SELECT, "card look-up");
@@ -467,6 +490,8 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 	status = SPI_getvalue(row, desc, C_STATUS);
 	/* a provider channel of the client makes the top-up provider-backed */
 	provider = DatumGetBool(SPI_getbinval(row, desc, C_PROVIDER, &isnull));
+	/* a threshold of the client in the card's currency: the write may raise master.low */
+	low = DatumGetBool(SPI_getbinval(row, desc, C_LOW, &isnull));
 	minor = DatumGetInt32(SPI_getbinval(row, desc, C_MINOR, &isnull));
 
 	/* a raised error: the amount has more decimals than its currency allows */
@@ -583,9 +608,8 @@ TopupCard(FunctionCallInfo fcinfo, TopupRequest *req)
 				elog(ERROR, "topup: the %s was not credited", provider ? "hold" : "fee");
 			args[14] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
 			/* instant before 0.5.0, instant, provider-backed */
-			rc = SPI_execute_plan(TopupPreparePlan(&record_plans[lifecycle + provider],
-												   provider ? RECORD_HOLD_SQL :
-												   lifecycle ? RECORD_SQL(RECORD_EVENTS_SQL) : RECORD_SQL(""),
+			record = !lifecycle ? 0 : provider ? 3 + low : 1 + low;
+			rc = SPI_execute_plan(TopupPreparePlan(&record_plans[record], record_sqls[record],
 												   provider ? 15 : 14, record_types),
 								  args, nulls, false, 0);
 			TopupSPICheck(rc, SPI_OK_SELECT, "top-up");

@@ -128,11 +128,16 @@ PG_FUNCTION_INFO_V1(topup_schedule_order_timeouts);
 /*
  * A provider-backed top-up failed: hold -> master (the refund).  $1 order,
  * $2 client, $3 currency, $5 amount + fee, $6 hold slot, $7 slug,
- * $8 message, $9 provider reference.
+ * $8 message, $9 provider reference.  The master slot is locked before the
+ * hold slot (ml), in the order a provider-backed top-up takes them, so a
+ * refund and a top-up on the same slot number cannot wait for each other.
  */
 #define REFUND_SQL \
-	"WITH h AS (" \
-	"  UPDATE topup.balance_slots SET balance = balance - $5 " \
+	"WITH ml AS (" \
+	"  SELECT 1 FROM topup.balance_slots " \
+	"   WHERE client_id = $2 AND currency = $3 AND book = 'master' AND slot = $6 FOR UPDATE), " \
+	"h AS (" \
+	"  UPDATE topup.balance_slots SET balance = balance - $5 FROM ml " \
 	"   WHERE client_id = $2 AND currency = $3 AND book = 'hold' AND slot = $6 AND balance >= $5 " \
 	"  RETURNING 1), " \
 	"m AS (" \
